@@ -1,0 +1,1 @@
+"""meterstream connector package (filled by its own issue)."""

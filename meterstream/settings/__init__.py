@@ -1,0 +1,50 @@
+"""One typed settings layer for every meterstream process (see :mod:`meterstream.settings.root`)."""
+
+from meterstream.settings.base import ENV_PREFIX, Duration, Group, parse_duration
+from meterstream.settings.connector import (
+    ConnectorSettings,
+    MetricsSettings,
+    ReplaySettings,
+    SimSettings,
+    TibberSettings,
+)
+from meterstream.settings.root import (
+    DEFAULT_DEV_ENV_FILE,
+    DEFAULT_ENV_FILE,
+    LogSettings,
+    Settings,
+    describe_validation_error,
+    env_files,
+    load_settings,
+)
+from meterstream.settings.services import (
+    KafkaSettings,
+    PostgresSettings,
+    S3Settings,
+    SchemaRegistrySettings,
+)
+from meterstream.settings.worker import WorkerSettings
+
+__all__ = [
+    "DEFAULT_DEV_ENV_FILE",
+    "DEFAULT_ENV_FILE",
+    "ENV_PREFIX",
+    "ConnectorSettings",
+    "Duration",
+    "Group",
+    "KafkaSettings",
+    "LogSettings",
+    "MetricsSettings",
+    "PostgresSettings",
+    "ReplaySettings",
+    "S3Settings",
+    "SchemaRegistrySettings",
+    "Settings",
+    "SimSettings",
+    "TibberSettings",
+    "WorkerSettings",
+    "describe_validation_error",
+    "env_files",
+    "load_settings",
+    "parse_duration",
+]

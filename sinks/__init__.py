@@ -1,0 +1,1 @@
+"""meterstream sinks package (filled by its own issue)."""

@@ -1,0 +1,1 @@
+"""meterstream streams package (filled by its own issue)."""
