@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 import click
 
 from meterstream import __version__
+from meterstream.clicontext import CliContext
 from meterstream.errors import ConfigError, MeterstreamError
-from meterstream.logs import configure_logging
-from meterstream.settings import Settings, env_files, load_settings
+from meterstream.settings import env_files
 
 log = logging.getLogger("meterstream")
 
@@ -29,25 +29,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_CONFIG = 78  # EX_CONFIG
-
-
-class CliContext:
-    """Lazily built settings, so `--help` works even with a broken environment."""
-
-    def __init__(self) -> None:
-        self._settings: Settings | None = None
-        self.overrides: dict[str, Any] = {}
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(**self.overrides)
-            configure_logging(
-                self._settings.log.level,
-                self._settings.log.format,
-                secrets=self._settings.secrets(),
-            )
-        return self._settings
 
 
 pass_cli = click.make_pass_decorator(CliContext, ensure=True)
@@ -225,6 +206,15 @@ def services_prepare(what: str) -> None:
         location = steps[name]()
         click.echo(f"{labels[name]}: {location} ({time.monotonic() - started:.1f} s)")
 
+
+def _register_stage_commands() -> None:
+    # Each stage owns its command; importing them is cheap (their heavy imports are lazy).
+    from connector.cli import connector_command
+
+    main.add_command(connector_command)
+
+
+_register_stage_commands()
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -21,14 +21,29 @@ MASK = "**********"
 _MIN_SECRET_LENGTH = 6
 
 
+# Secrets learned after start-up (a token re-read from its file) join this set.
+_LATE_SECRETS: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Redact ``value`` from every log line from now on (for secrets read after start-up)."""
+    if len(value) >= _MIN_SECRET_LENGTH:
+        _LATE_SECRETS.add(value)
+
+
 class RedactSecrets(logging.Filter):
     """Replaces known secret values in the formatted message and the exception text."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        self._secrets = sorted(
-            {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}, key=len, reverse=True
-        )
+        self._fixed = {s for s in secrets if len(s) >= _MIN_SECRET_LENGTH}
+        self._secrets = sorted(self._fixed, key=len, reverse=True)
+        self._known = 0
+
+    def _refresh(self) -> None:
+        if len(_LATE_SECRETS) != self._known:
+            self._known = len(_LATE_SECRETS)
+            self._secrets = sorted(self._fixed | _LATE_SECRETS, key=len, reverse=True)
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -37,6 +52,7 @@ class RedactSecrets(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        self._refresh()
         if not self._secrets:
             return True
         message = record.getMessage()
@@ -86,5 +102,8 @@ def configure_logging(
     root.setLevel(level)
     root._meterstream_configured = True  # type: ignore[attr-defined]
     # librdkafka and aiokafka are chatty at INFO; their warnings still get through.
-    for noisy in ("aiokafka", "kafka", "urllib3", "faust", "mode"):
+    for noisy in ("aiokafka", "kafka", "urllib3", "faust", "mode", "gql", "websockets"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # librdkafka warns about transient broker states (coordinator loading, a broker restarting)
+    # that it retries by itself; errors still get through.
+    logging.getLogger("librdkafka").setLevel(max(logging.ERROR, root.level))

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.services.fixtures"]
+pytest_plugins = ["tests.services.fixtures", "tests.fakes.fixtures"]
 
 # CI: a fixed seed (derandomize) and no deadline: a busy 2-core machine makes the 200 ms
 # default deadline flaky. Locally: random exploration, still without a deadline.

@@ -164,6 +164,12 @@ class DevStack:
     def _write_env(self, endpoints: dict[str, str]) -> None:
         lines = ["# Written by `meterstream dev services up`; removed by `down`."]
         lines += [f"{key}={value}" for key, value in sorted(endpoints.items())]
+        # State of processes run by hand lives next to the services, not in /var/lib.
+        state = self.root.resolve()
+        lines += [
+            f"METERSTREAM_CONNECTOR_DATA_DIR={state / 'connector'}",
+            f"METERSTREAM_WORKER_DATA_DIR={state / 'worker'}",
+        ]
         self.env_file.parent.mkdir(parents=True, exist_ok=True)
         self.env_file.write_text("\n".join(lines) + "\n")
         self.env_file.chmod(0o600)

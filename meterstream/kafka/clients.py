@@ -6,9 +6,13 @@ guarantees cannot drift apart between the connector, the sinks and the tools.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from meterstream.settings import KafkaSettings
+
+# librdkafka logs through Python logging (and so through the secret redaction), not to stderr.
+_LOGGING: dict[str, Any] = {"logger": logging.getLogger("librdkafka")}
 
 
 def producer_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
@@ -21,6 +25,7 @@ def producer_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     """
     config: dict[str, Any] = {
         **kafka.client_config(),
+        **_LOGGING,
         "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
@@ -35,6 +40,7 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
     """A consumer that commits only what the caller says is durable."""
     config: dict[str, Any] = {
         **kafka.client_config(),
+        **_LOGGING,
         "group.id": group_id,
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
@@ -46,6 +52,6 @@ def consumer_config(kafka: KafkaSettings, group_id: str, **overrides: Any) -> di
 
 
 def admin_config(kafka: KafkaSettings, **overrides: Any) -> dict[str, Any]:
-    config: dict[str, Any] = {**kafka.client_config()}
+    config: dict[str, Any] = {**kafka.client_config(), **_LOGGING}
     config.update(overrides)
     return config

@@ -102,7 +102,9 @@ class SimSettings(Group):
         description="1 = real time, N = N times real time, max = as fast as possible.",
     )
     start: datetime | None = Field(
-        None, description="Event-time start (ISO 8601 with offset); empty: now."
+        None,
+        description="Event-time start (ISO 8601 with offset). Empty: a bounded run ends now, "
+        "an unbounded run faster than real time starts a day ago, a real-time run starts now.",
     )
     duration: Duration | None = Field(
         None, description="Event-time span to generate, then flush and exit; empty: forever."
