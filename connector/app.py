@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 from connector.clock import Clock, SystemClock
 from connector.dedupe import Deduplicator
-from connector.metrics import ConnectorMetrics, HealthServer
+from connector.metrics import ConnectorMetrics
 from connector.producer import ReadingPublisher
 from connector.sources.base import Source
 from connector.validate import DropReason, check_reading
+from meterstream.health import HealthServer
 from schemas.records import ReadingRecord
 
 log = logging.getLogger(__name__)

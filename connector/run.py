@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from connector.app import Connector, run_until_signalled
 from connector.clock import Clock, SystemClock
-from connector.metrics import ConnectorMetrics, HealthServer
+from connector.metrics import ConnectorMetrics
 from connector.producer import ReadingPublisher
 from connector.sources.base import Source
+from meterstream.health import HealthServer
 from meterstream.kafka.topics import check_topics
 from meterstream.settings import Settings
 from schemas.codec import AvroCodec
@@ -74,7 +75,9 @@ def run_connector(settings: Settings, clock: Clock | None = None) -> Outcome:
     )
     health = None
     if settings.metrics.port:
-        health = HealthServer(metrics, source.ready, settings.metrics.host, settings.metrics.port)
+        health = HealthServer(
+            metrics.registry, source.ready, settings.metrics.host, settings.metrics.port
+        )
     connector = Connector(
         source,
         publisher,

@@ -210,8 +210,12 @@ def services_prepare(what: str) -> None:
 def _register_stage_commands() -> None:
     # Each stage owns its command; importing them is cheap (their heavy imports are lazy).
     from connector.cli import connector_command
+    from meterstream.dlq import dlq_command
+    from streams.cli import worker_command
 
     main.add_command(connector_command)
+    main.add_command(worker_command)
+    main.add_command(dlq_command)
 
 
 _register_stage_commands()

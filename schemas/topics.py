@@ -8,7 +8,8 @@ producer partitions with murmur2, the hash Java, aiokafka and Faust use, so one 
 lands on one partition whoever wrote it.
 
 Ticks: besides ``Reading`` records, the readings topic carries *ticks*: a record with a null
-value, no key and the header ``meterstream-kind: tick``, sent to an explicit partition. The
+value, an empty key (aiokafka refuses a record with neither) and the header
+``meterstream-kind: tick``, sent to an explicit partition. The
 readings topic uses broker append time, so a tick's timestamp and a reading's timestamp come from
 the same clock, and the worker can tell that a meter has gone silent without trusting any
 producer's wall clock. Every consumer checks :func:`is_tick` before decoding and skips ticks.
@@ -27,6 +28,7 @@ READINGS_DLQ: Final = "meter.readings.dlq"
 # Header that tells a tick from a reading; consumers check it before any Avro decode.
 KIND_HEADER: Final = "meterstream-kind"
 KIND_TICK: Final = b"tick"
+TICK_KEY: Final = b""
 
 # Headers on a dead letter: why it failed and where it came from.
 DLQ_ERROR_HEADER: Final = "meterstream-error"

@@ -19,7 +19,7 @@ from meterstream.kafka.clients import producer_config
 from meterstream.kafka.partitioner import partition_for_meter
 from meterstream.kafka.topics import all_topic_specs, check_topics, ensure_topics
 from meterstream.settings import Settings
-from schemas.topics import READINGS, tick_headers
+from schemas.topics import READINGS, TICK_KEY, tick_headers
 
 METER_IDS = [f"meter-{i}" for i in range(40)] + ["96a14971-525a-4420-aae9-e5aedaa129ff", "zähler-ü"]
 
@@ -157,7 +157,7 @@ def test_ticks_go_to_an_explicit_partition_with_append_time(
     ensure_topics(settings)
     topic = settings.kafka.topic_prefix + READINGS
     producer = Producer(producer_config(settings.kafka))
-    producer.produce(topic, value=None, partition=2, headers=tick_headers())
+    producer.produce(topic, key=TICK_KEY, value=None, partition=2, headers=tick_headers())
     assert producer.flush(30) == 0
     consumer = Consumer(
         {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "tick-check"}

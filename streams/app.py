@@ -1,0 +1,378 @@
+"""The Faust worker: topics, tables, the agent, the tick timer, and how it starts and stops.
+
+Faust gives us the consumer group, RocksDB tables with changelogs and their recovery; the
+decisions about windows, offsets and scores are ours (:mod:`streams.processor`), because Faust's
+windowed tables close windows on the wall clock, drop late data silently and lose open windows on
+restart (``docs/architecture.md``).
+
+Order of work for one batch from ``take_events``, per partition:
+
+1. apply every record in offset order (or skip it if the state already has it);
+2. write each changed meter's state once, then the partition's applied offset (changelogged);
+3. queue the batch's scores on the producer.
+
+A crash after 2 and before the scores leave is covered by the outbox (re-sent on the next
+assignment); a crash before 2 loses nothing because the records are consumed again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faust
+from faust.types import TP
+
+from meterstream.faults import fault_point
+from meterstream.kafka.clients import consumer_config
+from meterstream.settings import Settings
+from schemas.codec import AvroCodec
+from schemas.errors import DecodeError
+from schemas.registry import ConfluentRegistry, value_subject
+from schemas.topics import (
+    CHANGELOG_MAX_MESSAGE_BYTES,
+    DLQ_ERROR_HEADER,
+    DLQ_ERROR_TYPE_HEADER,
+    DLQ_SOURCE_OFFSET_HEADER,
+    DLQ_SOURCE_PARTITION_HEADER,
+    DLQ_SOURCE_TOPIC_HEADER,
+    READINGS,
+    READINGS_DLQ,
+    SCORES,
+    TICK_KEY,
+    is_tick,
+    tick_headers,
+)
+from streams.config import feature_spec, model_config, scaler_factory, window_config
+from streams.metrics import WorkerMetrics
+from streams.processor import Output, WorkerCore
+
+log = logging.getLogger(__name__)
+
+CLEAN_STOP_MARKER = "clean-stop"
+
+
+def prepare_data_dir(data_dir: Path) -> bool:
+    """Wipe local tables after an unclean stop; returns True when it wiped.
+
+    After a SIGKILL the local RocksDB can be ahead of the changelog (a write reached RocksDB but
+    not Kafka). Restoring from the changelog instead keeps every worker's state the same, as Kafka
+    Streams does under exactly-once.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    marker = data_dir / CLEAN_STOP_MARKER
+    tables = sorted(data_dir.glob("v*/tables"))
+    clean = marker.exists()
+    marker.unlink(missing_ok=True)
+    if clean or not tables:
+        return False
+    for path in tables:
+        shutil.rmtree(path, ignore_errors=True)
+    log.warning(
+        "no clean-stop marker in %s: local tables wiped, they are restored from the changelog",
+        data_dir,
+    )
+    return True
+
+
+def mark_clean_stop(data_dir: Path) -> None:
+    (data_dir / CLEAN_STOP_MARKER).write_text("the worker stopped cleanly\n")
+
+
+@dataclass(frozen=True)
+class _Record:
+    """The parts of a consumed record the worker uses, from Faust or from confluent-kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    append_ms: int
+
+    @classmethod
+    def of(cls, message: Any) -> _Record:
+        return cls(
+            message.topic,
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            list(message.headers or []),
+            int(message.timestamp * 1000),
+        )
+
+    @classmethod
+    def from_confluent(cls, message: Any) -> _Record:
+        return cls(
+            message.topic(),
+            message.partition(),
+            message.offset(),
+            message.key(),
+            message.value(),
+            list(message.headers() or []),
+            int(message.timestamp()[1]),
+        )
+
+
+class WorkerApp:
+    """One Faust app built from the settings (no module-level app: tests build many)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        worker = settings.worker
+        kafka = settings.kafka
+        prefix = kafka.topic_prefix
+        self.readings_topic_name = prefix + READINGS
+        self.metrics = WorkerMetrics()
+        self.app = faust.App(
+            worker.app_id,
+            broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
+            store="rocksdb://",
+            datadir=str(worker.data_dir),
+            autodiscover=False,
+            topic_partitions=kafka.partitions,
+            topic_replication_factor=kafka.replication_factor,
+            # Topics are made by `meterstream topics create` with the right configs.
+            topic_allow_declare=False,
+            topic_disable_leader=True,
+            table_standby_replicas=0,
+            web_enabled=False,  # our health server on web_port; Faust's would serve table data
+            consumer_group_instance_id=worker.instance_id
+            or f"{worker.app_id}-{socket.gethostname()}",
+            broker_session_timeout=worker.session_timeout,
+            broker_heartbeat_interval=max(1.0, worker.session_timeout / 10),
+            broker_rebalance_timeout=max(30.0, worker.session_timeout * 2),
+            broker_commit_interval=worker.commit_interval,
+            consumer_auto_offset_reset="earliest",
+            producer_max_request_size=CHANGELOG_MAX_MESSAGE_BYTES,
+            consumer_max_fetch_size=2 * CHANGELOG_MAX_MESSAGE_BYTES,
+            stream_wait_empty=True,
+            processing_guarantee="at_least_once",
+        )
+        raw: dict[str, Any] = {
+            "key_type": bytes,
+            "value_type": bytes,
+            "key_serializer": "raw",
+            "value_serializer": "raw",
+        }
+        self.readings = self.app.topic(self.readings_topic_name, partitions=kafka.partitions, **raw)
+        self.scores = self.app.topic(prefix + SCORES, partitions=kafka.partitions, **raw)
+        self.dlq = self.app.topic(prefix + READINGS_DLQ, partitions=kafka.partitions, **raw)
+        rocksdb = {
+            "block_cache_size": worker.rocksdb_block_cache_mb * 1024 * 1024,
+            "write_buffer_size": worker.rocksdb_write_buffer_mb * 1024 * 1024,
+            "max_write_buffer_number": 2,
+        }
+        table_args: dict[str, Any] = {
+            "partitions": kafka.partitions,
+            # bytes keys and values: Faust's "raw" codec, our own encodings inside.
+            "key_type": bytes,
+            "value_type": bytes,
+            "options": rocksdb,
+        }
+        self.state = self.app.Table("meter-state", **table_args)
+        self.snapshots = self.app.Table("meter-snapshots", **table_args)
+        registry = (
+            ConfluentRegistry(settings.schema_registry.url)
+            if settings.schema_registry.url
+            else None
+        )
+        self.core = WorkerCore(
+            app_id=worker.app_id,
+            partitions=kafka.partitions,
+            windows=window_config(worker),
+            features=feature_spec(worker),
+            model=model_config(worker),
+            scaler=scaler_factory(worker),
+            snapshot_every=worker.snapshot_every,
+            outbox_size=worker.outbox,
+            model_cache=worker.model_cache,
+            readings=AvroCodec.for_schema(
+                "Reading", registry=registry, subject=value_subject(self.readings_topic_name)
+            ),
+            scores=AvroCodec.for_schema(
+                "AnomalyScore", registry=registry, subject=value_subject(prefix + SCORES)
+            ),
+            metrics=self.metrics,
+        )
+        self._client_config = consumer_config(settings.kafka, worker.app_id)
+        self.app.agent(self.readings, name="score")(self._process)
+        self.app.timer(worker.tick_interval)(self._tick)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        self.app.on_partitions_assigned.connect(self._on_assigned)  # type: ignore[arg-type]
+
+    # -- rebalancing ---------------------------------------------------------------------------
+    async def _on_revoked(self, sender: Any, revoked: set[TP], **_: Any) -> None:
+        self.core.close_partitions(
+            {tp.partition for tp in revoked if tp.topic == self.readings_topic_name}
+        )
+
+    async def _on_assigned(self, sender: Any, assigned: set[TP], **_: Any) -> None:
+        # Caches of every newly assigned partition are dropped too: if a partition went to
+        # another worker and came back, what we remember of it is stale.
+        mine = {tp.partition for tp in assigned if tp.topic == self.readings_topic_name}
+        self.core.close_partitions(mine)
+        self.metrics.assigned.set(len(mine))
+
+    # -- ticks ---------------------------------------------------------------------------------
+    async def _tick(self) -> None:
+        """Send a tick to every readings partition this worker owns (and only those)."""
+        for tp in self.app.consumer.assignment():
+            if tp.topic != self.readings_topic_name:
+                continue
+            try:
+                await self.app.producer.send(
+                    topic=tp.topic,
+                    key=TICK_KEY,
+                    value=None,
+                    partition=tp.partition,
+                    timestamp=None,
+                    headers=tick_headers(),
+                )
+            except Exception:  # a failed tick is retried by the next one; never crash for it
+                log.exception("could not send a tick to %s[%d]", tp.topic, tp.partition)
+
+    # -- the agent -----------------------------------------------------------------------------
+    async def _process(self, stream: Any) -> None:
+        async for events in stream.take_events(
+            self.settings.worker.batch_size, within=self.settings.worker.batch_timeout
+        ):
+            with self.metrics.batch_seconds.time():
+                by_partition: dict[int, list[Any]] = defaultdict(list)
+                for event in events:
+                    by_partition[event.message.partition].append(event)
+                outputs: list[Output] = []
+                for partition, group in by_partition.items():
+                    # Table reads and writes go to the partition of the "current event".
+                    stream._set_current_event(group[-1])
+                    outputs.extend(await self._apply(partition, group))
+                    self.metrics.changelog_bytes.inc(
+                        self.core.flush_partition(partition, self.state)
+                    )
+                for output in outputs:
+                    await self.scores.send(key=output.meter_id.encode(), value=output.payload)
+                fault_point("after_output")
+
+    async def _apply(self, partition: int, events: list[Any]) -> list[Output]:
+        outputs: list[Output] = []
+        if not self.core.is_open(partition):
+            resend = self.core.open_partition(partition, self.state)
+            self.metrics.resent.inc(len(resend))
+            outputs.extend(resend)
+        counts = {"tick": 0, "reading": 0}
+        for event in events:
+            message = event.message
+            offset = message.offset
+            applied = self.core.applied(partition)
+            if applied is not None and offset <= applied:
+                self.metrics.replayed_skipped.inc()  # already in the state
+                continue
+            if applied is not None and offset > applied + 1:
+                # The state is behind what Kafka delivers (its changelog lost the tail of what
+                # was committed before a crash): read the missing records first, in order.
+                for record in self._read_range(partition, applied + 1, offset):
+                    outputs.extend(await self._apply_record(partition, record, counts))
+            outputs.extend(await self._apply_record(partition, _Record.of(message), counts))
+        for kind, count in counts.items():
+            self.metrics.records.labels(kind).inc(count)
+        return outputs
+
+    async def _apply_record(
+        self, partition: int, record: _Record, counts: dict[str, int]
+    ) -> list[Output]:
+        if is_tick(record.headers):
+            counts["tick"] += 1
+            return self.core.apply_tick(partition, record.offset, record.append_ms, self.snapshots)
+        counts["reading"] += 1
+        try:
+            return self.core.apply_reading(
+                partition,
+                record.offset,
+                record.value or b"",
+                append_ms=record.append_ms,
+                state=self.state,
+                snapshots=self.snapshots,
+                topic=self.readings_topic_name,
+            )
+        except DecodeError as exc:
+            await self._dead_letter(record, exc)
+            self.core.skip(partition, record.offset)
+            return []
+
+    def _read_range(self, partition: int, start: int, end: int) -> list[_Record]:
+        """Records [start, end) of a readings partition, read directly (a rare recovery path).
+
+        Faust will not deliver offsets below what its group committed, so a seek cannot bring
+        them back; a short-lived consumer of our own can.
+        """
+        from confluent_kafka import Consumer, TopicPartition
+
+        consumer = Consumer(
+            {
+                **self._client_config,
+                "group.id": f"{self.settings.worker.app_id}-catch-up",
+                "enable.auto.commit": False,
+            }
+        )
+        try:
+            low, _ = consumer.get_watermark_offsets(
+                TopicPartition(self.readings_topic_name, partition), timeout=10
+            )
+            if low > start:
+                self.metrics.gaps.inc(low - start)
+                log.error(
+                    "partition %d: records %d..%d are gone (retention) before the worker applied them",
+                    partition,
+                    start,
+                    low - 1,
+                )
+                start = low
+            records: list[_Record] = []
+            if start >= end:
+                return records
+            consumer.assign([TopicPartition(self.readings_topic_name, partition, start)])
+            deadline = time.monotonic() + 60
+            while len(records) < end - start and time.monotonic() < deadline:
+                for message in consumer.consume(1000, timeout=1.0):
+                    offset = message.offset()
+                    if message.error() is None and offset is not None and start <= offset < end:
+                        records.append(_Record.from_confluent(message))
+            self.metrics.seeks.inc()
+            log.warning(
+                "partition %d: state was behind Kafka: read %d missing records (%d..%d) directly",
+                partition,
+                len(records),
+                start,
+                end - 1,
+            )
+            return sorted(records, key=lambda r: r.offset)
+        finally:
+            consumer.close()
+
+    async def _dead_letter(self, message: Any, exc: Exception) -> None:
+        self.metrics.dead_letters.labels(type(exc).__name__).inc()
+        log.warning("dead letter: %s", exc)
+        await self.dlq.send(
+            key=message.key,
+            value=message.value,
+            headers=[
+                (DLQ_ERROR_HEADER, str(exc).encode()),
+                (DLQ_ERROR_TYPE_HEADER, type(exc).__name__.encode()),
+                (DLQ_SOURCE_TOPIC_HEADER, message.topic.encode()),
+                (DLQ_SOURCE_PARTITION_HEADER, str(message.partition).encode()),
+                (DLQ_SOURCE_OFFSET_HEADER, str(message.offset).encode()),
+            ],
+        )
+
+    # -- health ----------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        recovery = getattr(self.app.tables, "recovery", None)
+        return bool(recovery is not None and recovery.completed.is_set())
