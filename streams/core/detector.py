@@ -152,3 +152,26 @@ def fold_shingle(values: Sequence[float], dimensions: int, shingle_size: int) ->
         math.fsum(values[k * dimensions + j] for k in range(shingle_size))
         for j in range(dimensions)
     ]
+
+
+class ForestBase:
+    """What both forest engines expose the same way: their parameters and warm-up counter."""
+
+    params: DetectorParams
+    _n_seen: int
+
+    @property
+    def dimensions(self) -> int:
+        return self.params.dimensions
+
+    @property
+    def shingle_size(self) -> int:
+        return self.params.shingle_size
+
+    @property
+    def n_seen(self) -> int:
+        return self._n_seen
+
+    @property
+    def warming_up(self) -> bool:
+        return self._n_seen < self.params.warm_up_points

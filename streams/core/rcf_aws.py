@@ -37,6 +37,7 @@ from streams.core.detector import (
     DEFAULT_SHINGLE_SIZE,
     DEFAULT_TIME_DECAY,
     DetectorParams,
+    ForestBase,
     check_point,
     fold_shingle,
 )
@@ -44,7 +45,7 @@ from streams.core.detector import (
 _FORMAT: Final = b"aws-rcf/1"
 
 
-class AwsRcf:
+class AwsRcf(ForestBase):
     """Random Cut Forest over krcf: the production detector.
 
     Parameters
@@ -123,22 +124,6 @@ class AwsRcf:
             }
         )
         self._n_seen = 0
-
-    @property
-    def dimensions(self) -> int:
-        return self.params.dimensions
-
-    @property
-    def shingle_size(self) -> int:
-        return self.params.shingle_size
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def warming_up(self) -> bool:
-        return self._n_seen < self.params.warm_up_points
 
     def learn_one(self, x: Sequence[float]) -> None:
         """Add ``x`` to the shingle and the forest's sample."""

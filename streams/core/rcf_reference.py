@@ -42,6 +42,7 @@ from streams.core.detector import (
     DEFAULT_SHINGLE_SIZE,
     DEFAULT_TIME_DECAY,
     DetectorParams,
+    ForestBase,
     check_point,
     fold_shingle,
 )
@@ -50,7 +51,7 @@ _FORMAT: Final = b"rrcf-ref/1"
 _PROBE: Final = -1  # leaf index of the point being scored; real indices are >= 0
 
 
-class ReferenceRcf:
+class ReferenceRcf(ForestBase):
     """rrcf forest with a FIFO sample of ``sample_size`` shingles; same parameters as
     :class:`streams.core.rcf_aws.AwsRcf` (``time_decay`` is ignored, see the module docstring).
 
@@ -88,22 +89,6 @@ class ReferenceRcf:
         self._buffer: deque[list[float]] = deque(maxlen=max(shingle_size - 1, 0))
         self._next_index = 0  # FIFO index of the next shingle learned
         self._n_seen = 0
-
-    @property
-    def dimensions(self) -> int:
-        return self.params.dimensions
-
-    @property
-    def shingle_size(self) -> int:
-        return self.params.shingle_size
-
-    @property
-    def n_seen(self) -> int:
-        return self._n_seen
-
-    @property
-    def warming_up(self) -> bool:
-        return self._n_seen < self.params.warm_up_points
 
     def _shingle(self, point: list[float]) -> np.ndarray[Any, np.dtype[np.float64]] | None:
         """The previous points followed by ``point``, or None while the buffer is not full."""

@@ -33,6 +33,46 @@ HOURS = 2
 WINDOWS = METERS * HOURS * 60
 
 
+def _publish(
+    settings: Settings, tmp: Path, start: str, duration: str, speed: str = "max", seed: int = 5
+) -> None:
+    env = {
+        **os.environ,
+        "METERSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+        "METERSTREAM_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
+        "METERSTREAM_CONNECTOR_DATA_DIR": str(tmp / "connector"),
+        "METERSTREAM_METRICS_PORT": "0",
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "meterstream.cli",
+            "connector",
+            "--source",
+            "simulate",
+            "--sim-meters",
+            str(METERS),
+            "--sim-start",
+            start,
+            "--sim-duration",
+            duration,
+            "--sim-interval",
+            "5s",
+            "--sim-speed",
+            speed,
+            "--sim-seed",
+            str(seed),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
 @pytest.fixture(scope="module")
 def scored_input(tmp_path_factory: pytest.TempPathFactory, kafka_service) -> tuple[Settings, dict]:
     """Readings of 3 simulated meters for 2 hours, and the scores of an uninterrupted worker."""
@@ -48,41 +88,7 @@ def scored_input(tmp_path_factory: pytest.TempPathFactory, kafka_service) -> tup
         ),
     )
     ensure_topics(settings)
-    env = {
-        **os.environ,
-        "METERSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "METERSTREAM_KAFKA_TOPIC_PREFIX": "recovery.",
-        "METERSTREAM_CONNECTOR_DATA_DIR": str(tmp / "connector"),
-        "METERSTREAM_METRICS_PORT": "0",
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "meterstream.cli",
-            "connector",
-            "--source",
-            "simulate",
-            "--sim-meters",
-            str(METERS),
-            "--sim-start",
-            "2026-01-05T00:00:00+00:00",
-            "--sim-duration",
-            f"{HOURS}h",
-            "--sim-interval",
-            "5s",
-            "--sim-speed",
-            "max",
-            "--sim-seed",
-            "3",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    _publish(settings, tmp, "2026-01-05T00:00:00+00:00", f"{HOURS}h", seed=3)
     reference_settings = settings.model_copy(update={"worker": WorkerSettings(app_id="ref")})
     ensure_topics(reference_settings)
     worker = start_worker(
@@ -143,44 +149,6 @@ def test_sigkill_at_a_fault_point_then_restart_gives_the_same_scores(
         "rec-" + fault.replace("@", "-").replace("_", "-") + ("-del" if delete_data_dir else "")
     )
     _recover(scored_input, tmp_path, app_id, fault, delete_data_dir=delete_data_dir)
-
-
-def _publish(settings: Settings, tmp: Path, start: str, duration: str, speed: str = "max") -> None:
-    env = {
-        **os.environ,
-        "METERSTREAM_KAFKA_BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
-        "METERSTREAM_KAFKA_TOPIC_PREFIX": settings.kafka.topic_prefix,
-        "METERSTREAM_CONNECTOR_DATA_DIR": str(tmp / "connector"),
-        "METERSTREAM_METRICS_PORT": "0",
-    }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "meterstream.cli",
-            "connector",
-            "--source",
-            "simulate",
-            "--sim-meters",
-            str(METERS),
-            "--sim-start",
-            start,
-            "--sim-duration",
-            duration,
-            "--sim-interval",
-            "5s",
-            "--sim-speed",
-            speed,
-            "--sim-seed",
-            "5",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def test_a_rebalance_mid_stream_and_a_dead_worker_lose_nothing(
@@ -313,7 +281,10 @@ def test_evicting_models_from_memory_changes_no_score(
     settings, reference = scored_input
     ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id="evict")}))
     worker = start_worker(
-        settings, app_id="evict", data_dir=tmp_path / "w", log_path=tmp_path / "w.log",
+        settings,
+        app_id="evict",
+        data_dir=tmp_path / "w",
+        log_path=tmp_path / "w.log",
         METERSTREAM_WORKER_MODEL_CACHE="1",
     )
     try:
