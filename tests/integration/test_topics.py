@@ -168,7 +168,7 @@ def test_ticks_go_to_an_explicit_partition_with_append_time(
         assert message is not None
         assert message.error() is None
         assert message.value() is None
-        assert message.key() is None
+        assert message.key() == TICK_KEY
         assert message.headers() == [("meterstream-kind", b"tick")]
         kind, _ = message.timestamp()
         assert kind == TIMESTAMP_LOG_APPEND_TIME
