@@ -108,13 +108,19 @@ def _recover(
     fault: str,
     *,
     delete_data_dir: bool,
+    **env: str,
 ) -> None:
     settings, reference = scored_input
     ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
     data_dir = tmp_path / "data"
     log_path = tmp_path / "worker.log"
     crashing = start_worker(
-        settings, app_id=app_id, data_dir=data_dir, log_path=log_path, METERSTREAM_FAULT=fault
+        settings,
+        app_id=app_id,
+        data_dir=data_dir,
+        log_path=log_path,
+        METERSTREAM_FAULT=fault,
+        **env,
     )
     code = crashing.process.wait(timeout=120)
     assert code == -9, (
@@ -122,7 +128,7 @@ def _recover(
     )
     if delete_data_dir:
         shutil.rmtree(data_dir)
-    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path)
+    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path, **env)
     try:
         recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS)
     finally:
@@ -149,6 +155,20 @@ def test_sigkill_at_a_fault_point_then_restart_gives_the_same_scores(
         "rec-" + fault.replace("@", "-").replace("_", "-") + ("-del" if delete_data_dir else "")
     )
     _recover(scored_input, tmp_path, app_id, fault, delete_data_dir=delete_data_dir)
+
+
+def test_state_written_once_a_second_recovers_the_same_way(
+    scored_input: tuple[Settings, dict], tmp_path: Path
+) -> None:
+    """The default flush interval (1 s): more applied-but-unwritten records to redo after a crash."""
+    _recover(
+        scored_input,
+        tmp_path,
+        "rec-flush-1s",
+        "after_output@6",
+        delete_data_dir=False,
+        METERSTREAM_WORKER_FLUSH_INTERVAL="1s",
+    )
 
 
 def test_a_rebalance_mid_stream_and_a_dead_worker_lose_nothing(
