@@ -50,7 +50,9 @@ def _newest_window(bootstrap: str, topic: str, partitions: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--minutes", type=float, default=10)
     args = parser.parse_args()
@@ -69,10 +71,15 @@ def main() -> None:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topic = prefix + READINGS
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-restart-count"})
-        total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(settings.kafka.partitions))
+        total = sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p))[1]
+            for p in range(settings.kafka.partitions)
+        )
         consumer.close()
         command = [sys.executable, "-m", "meterstream.cli", "worker"]
-        worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         while _committed(admin, app_id, topic, settings.kafka.partitions) < total * 0.99:
             time.sleep(1)
         time.sleep(5)
@@ -80,19 +87,41 @@ def main() -> None:
         killed = time.monotonic()
         worker.wait()
         more = subprocess.Popen(
-            [sys.executable, "-m", "meterstream.cli", "connector", "--source", "simulate",
-             "--sim-meters", str(args.meters), "--sim-start", "2026-01-05T00:00:00+00:00",
-             "--sim-duration", f"{args.minutes + 2}m", "--sim-speed", "max", "--sim-anomalies", "none"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "meterstream.cli",
+                "connector",
+                "--source",
+                "simulate",
+                "--sim-meters",
+                str(args.meters),
+                "--sim-start",
+                "2026-01-05T00:00:00+00:00",
+                "--sim-duration",
+                f"{args.minutes + 2}m",
+                "--sim-speed",
+                "max",
+                "--sim-anomalies",
+                "none",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         more.communicate()  # the first part repeats: de-duplicated or late; the last 2 minutes are new
         published = time.monotonic() - killed
-        worker = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worker = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         boundary = _START_US + int(args.minutes * 60 * 1_000_000)
         first_new = None
         try:
             while time.monotonic() - killed < 600:
-                if _newest_window(bootstrap, prefix + SCORES, settings.kafka.partitions) >= boundary:
+                if (
+                    _newest_window(bootstrap, prefix + SCORES, settings.kafka.partitions)
+                    >= boundary
+                ):
                     first_new = time.monotonic() - killed
                     break
                 time.sleep(0.5)
