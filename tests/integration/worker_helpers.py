@@ -157,7 +157,11 @@ def wait_until_stable(
     quiet_s: float = 8.0,
     timeout_s: float = 180.0,
 ) -> dict[tuple[str, int], dict[str, Any]]:
-    """Wait until at least ``minimum`` windows are scored and no new one came for ``quiet_s``."""
+    """Wait until at least ``minimum`` windows are scored and no new one came for ``quiet_s``.
+
+    ``quiet_s`` must outlast the idle close of a stream's last windows: lateness plus the idle
+    timeout plus a tick interval after the last reading (15 s and more with the test settings).
+    """
     deadline = time.monotonic() + timeout_s
     last_count, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
