@@ -154,8 +154,8 @@ def wait_until_stable(
     model_prefix: str,
     *,
     minimum: int,
-    quiet_s: float = 8.0,
-    timeout_s: float = 180.0,
+    quiet_s: float = 25.0,
+    timeout_s: float = 240.0,
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Wait until at least ``minimum`` windows are scored and no new one came for ``quiet_s``.
 
