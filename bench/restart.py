@@ -15,18 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench._broker import broker
-from bench.worker import _committed, _env, _publish
-from meterstream.kafka.topics import ensure_topics
-from meterstream.settings import KafkaSettings, WorkerSettings, load_settings
+from bench.worker import _committed, _publish, fresh_run, record_count
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES
 
@@ -57,25 +52,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10)
     args = parser.parse_args()
     with broker(heap="1g") as bootstrap:
-        prefix, app_id = f"br{uuid.uuid4().hex[:6]}.", f"br{uuid.uuid4().hex[:6]}"
-        settings = load_settings(
-            env_file_paths=(),
-            kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
-            worker=WorkerSettings(app_id=app_id),
-        )
-        ensure_topics(settings)
-        data_dir = Path(tempfile.mkdtemp(prefix="bench-restart-"))
-        env = _env(bootstrap, prefix, app_id, data_dir)
+        settings, data_dir, env = fresh_run(bootstrap, "br")
+        prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
         publisher = _publish(env, args.meters, args.minutes, "max")
         publisher.communicate()
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topic = prefix + READINGS
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-restart-count"})
-        total = sum(
-            consumer.get_watermark_offsets(TopicPartition(topic, p))[1]
-            for p in range(settings.kafka.partitions)
-        )
-        consumer.close()
+        total = record_count(bootstrap, topic, settings.kafka.partitions)
         command = [sys.executable, "-m", "meterstream.cli", "worker"]
         worker = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

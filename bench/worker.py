@@ -33,7 +33,7 @@ from confluent_kafka.admin import AdminClient
 
 from bench._broker import broker
 from meterstream.kafka.topics import ensure_topics
-from meterstream.settings import KafkaSettings, WorkerSettings, load_settings
+from meterstream.settings import KafkaSettings, Settings, WorkerSettings, load_settings
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES, is_tick
 
@@ -85,6 +85,30 @@ def _publish(env: dict[str, str], meters: int, minutes: float, speed: str) -> su
     )
 
 
+def fresh_run(bootstrap: str, tag: str) -> tuple[Settings, Path, dict[str, str]]:
+    """Topics, app id, data dir and child-process environment of one benchmark run."""
+    prefix, app_id = f"{tag}{uuid.uuid4().hex[:6]}.", f"{tag}{uuid.uuid4().hex[:6]}"
+    settings = load_settings(
+        env_file_paths=(),
+        kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
+        worker=WorkerSettings(app_id=app_id),
+    )
+    ensure_topics(settings)
+    data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{tag}-"))
+    return settings, data_dir, _env(bootstrap, prefix, app_id, data_dir)
+
+
+def record_count(bootstrap: str, topic: str, partitions: int) -> int:
+    """Records on a topic: the sum of its partitions' high watermarks."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-count"})
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, p))[1] for p in range(partitions)
+        )
+    finally:
+        consumer.close()
+
+
 def _committed(admin: AdminClient, group: str, topic: str, partitions: int) -> int:
     from confluent_kafka import ConsumerGroupTopicPartitions
 
@@ -115,27 +139,14 @@ def _children(pid: int) -> list[int]:
 
 
 def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
-    prefix = f"bw{uuid.uuid4().hex[:6]}."
-    app_id = f"bw{uuid.uuid4().hex[:6]}"
-    settings = load_settings(
-        env_file_paths=(),
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
-        worker=WorkerSettings(app_id=app_id),
-    )
-    ensure_topics(settings)
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    env = _env(bootstrap, prefix, app_id, data_dir)
+    settings, data_dir, env = fresh_run(bootstrap, "bw")
+    prefix, app_id = settings.kafka.topic_prefix, settings.worker.app_id
     publisher = _publish(env, meters, minutes, "max")
     _, stderr = publisher.communicate()
     assert publisher.returncode == 0, stderr
     topic = prefix + READINGS
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-reader"})
-    total = sum(
-        consumer.get_watermark_offsets(TopicPartition(topic, p))[1]
-        for p in range(settings.kafka.partitions)
-    )
-    consumer.close()
+    total = record_count(bootstrap, topic, settings.kafka.partitions)
     worker = subprocess.Popen(
         [sys.executable, "-m", "meterstream.cli", "worker"],
         env=env,
@@ -166,16 +177,8 @@ def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
 
 
 def latency(bootstrap: str, meters: int, minutes: float, speed: str) -> dict[str, float]:
-    prefix = f"bl{uuid.uuid4().hex[:6]}."
-    app_id = f"bl{uuid.uuid4().hex[:6]}"
-    settings = load_settings(
-        env_file_paths=(),
-        kafka=KafkaSettings(bootstrap_servers=bootstrap, topic_prefix=prefix),
-        worker=WorkerSettings(app_id=app_id),
-    )
-    ensure_topics(settings)
-    data_dir = Path(tempfile.mkdtemp(prefix="bench-latency-"))
-    env = _env(bootstrap, prefix, app_id, data_dir)
+    settings, data_dir, env = fresh_run(bootstrap, "bl")
+    prefix = settings.kafka.topic_prefix
     worker = subprocess.Popen(
         [sys.executable, "-m", "meterstream.cli", "worker"],
         env=env,
