@@ -404,7 +404,12 @@ def test_null_in_non_null_field_is_a_graphql_error_unless_sent_raw(fake_tibber):
             ):
                 await asyncio.wait_for(task, 5)
             task = asyncio.create_task(collect(session, HOME_OSLO, got, limit=1))
-            await fake_tibber.await_subscriptions(1)
+            # The first subscription stays live until the client's `complete` arrives: wait
+            # for the second one to start and the first one to end.
+            await fake_tibber.await_condition(
+                lambda log: log.subscriptions_started(HOME_OSLO) == 2
+                and len(log.active_subscriptions(HOME_OSLO)) == 1
+            )
             raw = {
                 "data": {
                     "liveMeasurement": {"timestamp": "2026-01-01T00:00:00+01:00", "power": None}
