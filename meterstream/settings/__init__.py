@@ -23,6 +23,7 @@ from meterstream.settings.services import (
     S3Settings,
     SchemaRegistrySettings,
 )
+from meterstream.settings.sinks import DbSettings, LakeSettings, ScoresSinkSettings
 from meterstream.settings.worker import WorkerSettings
 
 __all__ = [
@@ -30,14 +31,17 @@ __all__ = [
     "DEFAULT_ENV_FILE",
     "ENV_PREFIX",
     "ConnectorSettings",
+    "DbSettings",
     "Duration",
     "Group",
     "KafkaSettings",
+    "LakeSettings",
     "LogSettings",
     "MetricsSettings",
     "PostgresSettings",
     "ReplaySettings",
     "S3Settings",
+    "ScoresSinkSettings",
     "SchemaRegistrySettings",
     "Settings",
     "SimSettings",

@@ -46,6 +46,7 @@ from meterstream.settings.services import (
     S3Settings,
     SchemaRegistrySettings,
 )
+from meterstream.settings.sinks import DbSettings, LakeSettings, ScoresSinkSettings
 from meterstream.settings.worker import WorkerSettings
 
 DEFAULT_DEV_ENV_FILE = ".meterstream/dev.env"
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     connector: ConnectorSettings = ConnectorSettings()
     metrics: MetricsSettings = MetricsSettings()
     worker: WorkerSettings = WorkerSettings()
+    db: DbSettings = DbSettings()
+    scores: ScoresSinkSettings = ScoresSinkSettings()
+    lake: LakeSettings = LakeSettings()
     log: LogSettings = LogSettings()
 
     def secrets(self) -> list[str]:
@@ -108,6 +112,8 @@ class Settings(BaseSettings):
             self.kafka.resolved_sasl_password,
             self.s3.resolved_secret_key,
             self.tibber.resolved_token,
+            self.db.resolved_admin_password,
+            self.db.resolved_reader_password,
         ):
             try:
                 secret = resolver()

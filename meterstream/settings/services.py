@@ -88,6 +88,18 @@ class SchemaRegistrySettings(Group):
 _DSN_PASSWORD = re.compile(r"(?i)(://[^/@:]*:[^/@]+@)|(\bpassword\s*=)")
 
 
+def check_dsn_has_no_password(value: str, password_variable: str) -> str:
+    """Refuse a DSN with a password in it, naming the variable the password belongs in."""
+    # A password inside the DSN would be printed by `config`, start-up logs and psycopg's
+    # exception messages; keeping it in its own secret field keeps it out of all three.
+    if _DSN_PASSWORD.search(value):
+        raise ValueError(
+            f"must not contain a password; put it in {password_variable} "
+            f"or {password_variable}_FILE"
+        )
+    return value
+
+
 class PostgresSettings(Group):
     """PostgreSQL/TimescaleDB for scores and live readings."""
 
@@ -101,14 +113,7 @@ class PostgresSettings(Group):
     @field_validator("dsn")
     @classmethod
     def _dsn_has_no_password(cls, value: str) -> str:
-        # A password inside the DSN would be printed by `config`, start-up logs and psycopg's
-        # exception messages; keeping it in its own secret field keeps it out of all three.
-        if _DSN_PASSWORD.search(value):
-            raise ValueError(
-                "must not contain a password; put it in METERSTREAM_POSTGRES_PASSWORD "
-                "or METERSTREAM_POSTGRES_PASSWORD_FILE"
-            )
-        return value
+        return check_dsn_has_no_password(value, "METERSTREAM_POSTGRES_PASSWORD")
 
     def resolved_password(self) -> SecretStr | None:
         if self.password_file is not None:
