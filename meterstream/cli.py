@@ -211,6 +211,7 @@ def _register_stage_commands() -> None:
     # Each stage owns its command; importing them is cheap (their heavy imports are lazy).
     from connector.cli import connector_command
     from meterstream.dlq import dlq_command
+    from sinks.cli import lake_command, sink_command
     from sinks.db.cli import db_command
     from sinks.query.cli import query_command
     from streams.cli import worker_command
@@ -220,6 +221,8 @@ def _register_stage_commands() -> None:
     main.add_command(dlq_command)
     main.add_command(db_command)
     main.add_command(query_command)
+    main.add_command(sink_command)
+    main.add_command(lake_command)
 
 
 _register_stage_commands()

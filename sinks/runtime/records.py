@@ -1,0 +1,51 @@
+"""One consumed Kafka record as the sinks see it, and the offsets they commit.
+
+The runtime decodes (or skips, or dead-letters) each message once; destinations get plain values
+and never touch a Kafka client, which keeps them testable without a broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+TopicPartition = tuple[str, int]
+"""(topic, partition): the unit of ordering, assignment and commits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A decoded record with its Kafka coordinates.
+
+    ``value`` is None for records that carry no row: ticks, and dead letters (already sent to the
+    DLQ). They still count for the commit position and, on the lake, for the file age rule.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_us: int  # the broker's append time on the readings topic (LogAppendTime)
+    value: Mapping[str, Any] | None
+
+    @property
+    def tp(self) -> TopicPartition:
+        return (self.topic, self.partition)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.value is None
+
+
+def merge_offsets(
+    into: dict[TopicPartition, int], more: Iterable[tuple[TopicPartition, int]]
+) -> dict[TopicPartition, int]:
+    """Keep the highest next-offset per partition (commits never move backwards).
+
+    >>> merge_offsets({("t", 0): 5}, [(("t", 0), 3), (("t", 1), 9)])
+    {('t', 0): 5, ('t', 1): 9}
+    """
+    for tp, offset in more:
+        if offset > into.get(tp, -1):
+            into[tp] = offset
+    return into
