@@ -84,6 +84,13 @@ class SinkCommon(Group):
         0.5, gt=0, description="First wait after a failed write; doubles up to retry_max."
     )
     retry_max: Duration = Field(30.0, gt=0, description="Longest wait between write attempts.")
+    session_timeout: Duration = Field(
+        10.0,
+        ge=6,
+        le=300,
+        description="Kafka session timeout: how soon a crashed sink's partitions go to a "
+        "restarted or surviving one.",
+    )
 
 
 class ScoresSinkSettings(SinkCommon):

@@ -60,8 +60,9 @@ def _database_errors(command: F) -> F:
             with _quiet_package_logs():
                 return command(*args, **kwargs)
         except psycopg.Error as exc:
+            # Settings were built before any connection was made, so this cannot fail anew.
             cli = click.get_current_context().find_object(CliContext)
-            secrets = cli.settings.secrets() if cli is not None and cli._settings else []
+            secrets = cli.settings.secrets() if cli is not None else []
             raise DbError(redact(f"database error: {exc}", secrets)) from None
 
     return wrapper  # type: ignore[return-value]

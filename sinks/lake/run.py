@@ -48,6 +48,7 @@ def build_lake_sink(settings: Settings, store: LakeStore) -> SinkLoop:
         dlq_topic=settings.kafka.topic_prefix + READINGS_DLQ,
         retry_initial=lake.retry_initial,
         retry_max=lake.retry_max,
+        session_timeout=lake.session_timeout,
     )
     return SinkLoop(settings.kafka, config, destination, metrics)
 

@@ -57,6 +57,8 @@ class LoopConfig:
     retry_max: float
     shutdown_timeout: float = 60.0
     idle_poll: float = 0.2
+    poll_batch: int = _POLL_BATCH  # records taken per poll before the destination is asked
+    session_timeout: float = 10.0
 
 
 class SinkLoop:
@@ -87,7 +89,12 @@ class SinkLoop:
                 kafka,
                 config.group_id,
                 # A sink that waits for its store still polls, so only a hung process is evicted.
-                **{"max.poll.interval.ms": 300_000, **(consumer_overrides or {})},
+                **{
+                    "max.poll.interval.ms": 300_000,
+                    "session.timeout.ms": int(config.session_timeout * 1000),
+                    "heartbeat.interval.ms": int(min(3.0, config.session_timeout / 3) * 1000),
+                    **(consumer_overrides or {}),
+                },
             )
         )
         self._dlq = Producer(producer_config(kafka))
@@ -126,7 +133,7 @@ class SinkLoop:
         timeout = self.config.idle_poll
         if self._paused:
             timeout = min(timeout, max(0.0, self._retry_at - now))
-        messages = self._consumer.consume(_POLL_BATCH, timeout=timeout)
+        messages = self._consumer.consume(self.config.poll_batch, timeout=timeout)
         self._take(messages)
         now = time.monotonic()
         if (not self._paused or now >= self._retry_at) and (
@@ -293,7 +300,7 @@ class SinkLoop:
             if time.monotonic() + max(0.0, self._retry_at - time.monotonic()) > deadline:
                 break
             # Keep the membership alive while waiting for the store.
-            self._take(self._consumer.consume(_POLL_BATCH, timeout=0.2))
+            self._take(self._consumer.consume(self.config.poll_batch, timeout=0.2))
             time.sleep(max(0.0, min(1.0, self._retry_at - time.monotonic())))
         if not done:
             log.error(

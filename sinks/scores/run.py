@@ -68,6 +68,8 @@ def build_scores_sink(settings: Settings) -> SinkLoop:
         dlq_topic=prefix + READINGS_DLQ,
         retry_initial=sink.retry_initial,
         retry_max=sink.retry_max,
+        poll_batch=min(2000, sink.batch_rows),
+        session_timeout=sink.session_timeout,
     )
     return SinkLoop(settings.kafka, config, destination, metrics)
 

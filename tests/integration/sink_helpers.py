@@ -136,6 +136,8 @@ def sink_env(settings: Settings, **extra: str) -> dict[str, str]:
         "METERSTREAM_METRICS_PORT": "0",
         "METERSTREAM_SCORES_BATCH_ROWS": "500",
         "METERSTREAM_SCORES_RETRY_MAX": "2s",
+        "METERSTREAM_SCORES_SESSION_TIMEOUT": "6s",
+        "METERSTREAM_LAKE_SESSION_TIMEOUT": "6s",
         "METERSTREAM_LAKE_RETRY_MAX": "2s",
         "METERSTREAM_LAKE_FILE_MAX_ROWS": "700",
         "METERSTREAM_LAKE_ROW_GROUP_ROWS": "1000",
@@ -236,3 +238,35 @@ class Ticker:
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+
+def committed_behind(settings: Settings, group: str, topics: Iterable[str]) -> int:
+    """How many records of ``topics`` the consumer ``group`` has not committed yet."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": group})
+    try:
+        partitions = [
+            TopicPartition(settings.kafka.topic_prefix + topic, p)
+            for topic in topics
+            for p in range(settings.kafka.partitions)
+        ]
+        behind = 0
+        for tp in consumer.committed(partitions, timeout=10):
+            _low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            behind += high - max(tp.offset, 0)
+        return behind
+    finally:
+        consumer.close()
+
+
+def wait_until_caught_up(
+    settings: Settings, group: str, topics: Iterable[str], timeout_s: float = 90.0
+) -> None:
+    """Wait until ``group`` has committed everything on ``topics`` (so it has written it all)."""
+    names = list(topics)
+    wait_for(
+        lambda: committed_behind(settings, group, names) == 0,
+        f"group {group} to commit the end of {', '.join(names)}",
+        timeout_s=timeout_s,
+    )
