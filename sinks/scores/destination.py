@@ -26,9 +26,6 @@ from sinks.scores.writer import TableWriter
 
 log = logging.getLogger(__name__)
 
-# Rows older than this are outside the aggregates' refresh policy window: the sink refreshes
-# their range itself, so replayed history shows up in the hourly views at once.
-REFRESH_OLDER_THAN = timedelta(hours=3)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -194,21 +191,27 @@ class ScoresDestination:
             self._metrics.visibility.labels("scores").observe(max(0.0, age))
 
     def _refresh_old_ranges(self, conn: psycopg.Connection) -> None:
-        """Refresh the hourly aggregates over replayed history the refresh policy won't see."""
-        from sinks.db.aggregates import refresh_aggregates
+        """Refresh the hourly aggregates over replayed history the refresh policy won't see.
 
-        horizon = datetime.fromtimestamp(self._wall_clock(), UTC) - REFRESH_OLDER_THAN
+        On TimescaleDB a replay of last year lands outside the continuous aggregates' refresh
+        window; refreshing the batch's range here makes it visible at once (a no-op on plain
+        PostgreSQL, where the aggregates are views).
+        """
+        from sinks.db.aggregates import outside_refresh_window, refresh_aggregates
+        from sinks.db.errors import DbError
+
         starts = [b.min_time for b in self._batches.values() if b.min_time is not None]
         ends = [b.max_time for b in self._batches.values() if b.max_time is not None]
         if not starts:
             return
+        now = datetime.fromtimestamp(self._wall_clock(), UTC)
         start = _EPOCH + timedelta(microseconds=min(starts))
-        if start >= horizon:
+        if not outside_refresh_window(start, now):
             return
-        end = min(_EPOCH + timedelta(microseconds=max(ends)), horizon) + timedelta(hours=1)
+        end = _EPOCH + timedelta(microseconds=max(ends))
         try:
             refresh_aggregates(conn, start, end)
-        except psycopg.Error as exc:  # the data is safe; only the hourly views lag
+        except (psycopg.Error, DbError) as exc:  # the rows are safe; only the hourly views lag
             log.warning("scores sink: aggregate refresh failed: %s", _first_line(exc))
 
     def _reset_buffer(self) -> None:

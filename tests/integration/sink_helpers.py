@@ -181,7 +181,7 @@ def pg_rows(settings: Settings, query: str) -> list[tuple[Any, ...]]:
 
 def pg_count(settings: Settings, table: str) -> int:
     try:
-        return int(pg_rows(settings, f"SELECT count(*) FROM {table}")[0][0])  # noqa: S608
+        return int(pg_rows(settings, f"SELECT count(*) FROM {table}")[0][0])
     except psycopg.errors.UndefinedTable:
         return 0
 

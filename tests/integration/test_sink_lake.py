@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from datetime import date
 from collections import Counter
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
