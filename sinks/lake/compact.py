@@ -35,7 +35,7 @@ def merged_key(hour_prefix: str, inputs: list[str]) -> str:
     """A name derived from the inputs: running compaction twice gives the same object.
 
     >>> merged_key("readings/date=2026-01-01/hour=00/", ["b", "a"])[-34:]
-    'compacted-cb7a37f8a7b3b8a9.parquet'
+    'compacted-7e18f737311b2dc3.parquet'
     """
     digest = hashlib.sha256("\n".join(sorted(inputs)).encode()).hexdigest()[:16]
     return f"{hour_prefix}compacted-{digest}.parquet"
