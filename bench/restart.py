@@ -15,7 +15,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -50,6 +53,11 @@ def main() -> None:
     )
     parser.add_argument("--meters", type=int, default=1000)
     parser.add_argument("--minutes", type=float, default=10)
+    parser.add_argument(
+        "--delete-data-dir",
+        action="store_true",
+        help="delete the worker's data dir before the restart (restore from changelogs only)",
+    )
     args = parser.parse_args()
     with broker(heap="1g") as bootstrap:
         settings, data_dir, env = fresh_run(bootstrap, "br")
@@ -80,9 +88,9 @@ def main() -> None:
                 "--sim-meters",
                 str(args.meters),
                 "--sim-start",
-                "2026-01-05T00:00:00+00:00",
+                _iso(_START_US + int(args.minutes * 60 * 1_000_000)),
                 "--sim-duration",
-                f"{args.minutes + 2}m",
+                "2m",
                 "--sim-speed",
                 "max",
                 "--sim-anomalies",
@@ -92,11 +100,18 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        more.communicate()  # the first part repeats: de-duplicated or late; the last 2 minutes are new
+        more.communicate()  # two new minutes right after the first part
+        if args.delete_data_dir:  # the worker's tables; the connector keeps its own folder
+            for child in data_dir.iterdir():
+                if child.name != "connector":
+                    if child.is_dir():
+                        shutil.rmtree(child)
+                    else:
+                        child.unlink()
         published = time.monotonic() - killed
-        worker = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        log_path = Path(tempfile.gettempdir()) / "meterstream-bench-restart-worker.log"
+        with log_path.open("w") as log_file:
+            worker = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
         boundary = _START_US + int(args.minutes * 60 * 1_000_000)
         first_new = None
         try:
@@ -113,11 +128,16 @@ def main() -> None:
             worker.wait(timeout=60)
             shutil.rmtree(data_dir, ignore_errors=True)
     print(
-        f"restart: {args.meters:,} meters, SIGKILL -> first new score "
+        f"restart ({'data dir deleted' if args.delete_data_dir else 'data dir kept'}): "
+        f"{args.meters:,} meters, SIGKILL -> first new score "
         f"{first_new:.1f} s (of which {published:.1f} s publishing the new readings)"
         if first_new is not None
         else "restart: no new score within 600 s"
     )
+
+
+def _iso(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, UTC).isoformat()
 
 
 if __name__ == "__main__":

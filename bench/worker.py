@@ -28,7 +28,7 @@ import time
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench._broker import broker
@@ -115,7 +115,10 @@ def _committed(admin: AdminClient, group: str, topic: str, partitions: int) -> i
     request = ConsumerGroupTopicPartitions(
         group, [TopicPartition(topic, p) for p in range(partitions)]
     )
-    result = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
+    try:
+        result = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
+    except KafkaException:  # e.g. the group coordinator is still loading: nothing committed yet
+        return 0
     return sum(max(tp.offset, 0) for tp in result.topic_partitions)
 
 
