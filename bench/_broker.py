@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ def broker(heap: str = "1g") -> Iterator[str]:
     from meterstream.devservices.kafka import start_kafka
     from meterstream.devservices.process import stop_process_group
 
+    # SIGTERM (a killed benchmark) unwinds like Ctrl-C, so the broker below is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     data_dir = Path(tempfile.mkdtemp(prefix="meterstream-bench-kafka-"))
     service = start_kafka(data_dir, heap=heap)
     try:

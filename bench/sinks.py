@@ -49,7 +49,9 @@ import logging
 import os
 import pstats
 import queue
+import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -57,6 +59,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -277,6 +280,13 @@ class SinkProcess:
                     self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
         return self.peak_rss_mb
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process so far (all its threads, librdkafka's too)."""
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return float("nan")
+
     def check_alive(self) -> None:
         if self.process.poll() is not None:
             raise RuntimeError(
@@ -417,18 +427,22 @@ class Throughput:
     kind: str
     rows: int
     per_second: float
+    cpu_share: float  # the sink's CPU seconds per wall second over the measured span
     seconds_to_done: float  # sink process start to the last commit (start-up included)
     peak_rss_mb: float
     per_topic: dict[str, int] = field(default_factory=dict)
     load: float = 0.0
+    spy: str = ""  # py-spy summary over the measured span, when asked for
 
 
-def _slope(samples: list[tuple[float, int]], total: int) -> float:
+def _slope(samples: list[tuple[float, int, float]], total: int) -> tuple[float, float]:
+    """(rows/s, the sink's CPU seconds per second) between 10 % and 90 % of ``total``."""
     low = next(s for s in samples if s[1] >= total * 0.1)
     high = next((s for s in samples if s[1] >= total * 0.9), samples[-1])
     if high[1] <= low[1]:  # everything committed in one step: fall back to the whole run
         low = samples[0]
-    return (high[1] - low[1]) / max(high[0] - low[0], 1e-9)
+    seconds = max(high[0] - low[0], 1e-9)
+    return (high[1] - low[1]) / seconds, (high[2] - low[2]) / seconds
 
 
 def drain(
@@ -439,17 +453,22 @@ def drain(
     sink: SinkProcess | None = None,
     timeout_s: float = 1800,
     every: float = 0.1,
-) -> list[tuple[float, int]]:
-    """Sample committed offsets until ``target`` are committed; the samples (time, committed)."""
-    samples: list[tuple[float, int]] = []
+    on_progress: Callable[[int], None] | None = None,
+) -> list[tuple[float, int, float]]:
+    """Sample committed offsets until ``target`` are committed: (time, committed, sink CPU s)."""
+    samples: list[tuple[float, int, float]] = []
     started = time.monotonic()
     last_print = 0.0
     while True:
         now = time.monotonic()
         done = committed.total()
-        samples.append((now, done))
+        cpu = float("nan")
         if sink is not None:
             sink.sample_rss()
+            cpu = sink.cpu_seconds()
+        samples.append((now, done, cpu))
+        if on_progress is not None:
+            on_progress(done)
         if done >= target:
             break
         if sink is not None:
@@ -465,7 +484,13 @@ def drain(
 
 
 def throughput(
-    kind: str, stores: Stores, run: Run, *, dsn: str | None = None, timescale: bool = False
+    kind: str,
+    stores: Stores,
+    run: Run,
+    *,
+    dsn: str | None = None,
+    timescale: bool = False,
+    py_spy: str | None = None,
 ) -> Throughput:
     group = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
     readings_total = record_count(stores.bootstrap, run.topic(READINGS), run.partitions)
@@ -485,23 +510,123 @@ def throughput(
         stack.callback(committed.close)
         started = time.monotonic()
         sink = start_sink(kind, run, env)
+        spy = Spy(py_spy, sink.process.pid, run.data_dir / f"py-spy-{kind}.txt") if py_spy else None
         try:
-            samples = drain(kind, committed, target, sink=sink)
+            samples = drain(
+                kind,
+                committed,
+                target,
+                sink=sink,
+                on_progress=spy.window(target) if spy is not None else None,
+            )
             per_topic = committed.per_topic()
         finally:
+            if spy is not None:
+                spy.stop()
             code = sink.stop()
         if code != 0:
             raise RuntimeError(f"{kind} sink exited with {code}:\n{sink.log_tail()}")
-    done_at = next(t for t, n in samples if n >= target)
+    done_at = next(s[0] for s in samples if s[1] >= target)
+    rate, cpu_share = _slope(samples, target)
     return Throughput(
         kind,
         target,
-        _slope(samples, target),
+        rate,
+        cpu_share,
         done_at - started,
         sink.peak_rss_mb,
         {t.removeprefix(run.prefix): n for t, n in per_topic.items()},
         load,
+        spy.summary(f"{kind} sink") if spy is not None else "",
     )
+
+
+class Spy:
+    """py-spy attached to a sink from 10 % to 90 % of its input (wall clock: --idle)."""
+
+    def __init__(self, binary: str, pid: int, out: Path) -> None:
+        self._binary, self._pid, self._out = binary, pid, out
+        self._process: subprocess.Popen[bytes] | None = None
+        self._finished = False
+
+    def window(self, target: int) -> Callable[[int], None]:
+        def on_progress(done: int) -> None:
+            if self._process is None and done >= target * 0.1:
+                self._process = subprocess.Popen(
+                    [
+                        *(self._binary, "record", "--pid", str(self._pid), "--idle", "--threads"),
+                        *(
+                            "--nonblocking",
+                            "--rate",
+                            "100",
+                            "--format",
+                            "raw",
+                            "-o",
+                            str(self._out),
+                        ),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            elif done >= target * 0.9:
+                self.stop()
+
+        return on_progress
+
+    def stop(self) -> None:
+        if self._process is not None and not self._finished:
+            self._finished = True
+            self._process.send_signal(signal.SIGINT)
+            try:
+                self._process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+    def summary(self, label: str, top: int = 14) -> str:
+        """Self and inclusive shares of the busiest thread's samples, by function."""
+        if not self._out.exists():
+            return f"{label}: no py-spy samples (the measured span was too short?)\n"
+        stacks: list[tuple[str, list[str], int]] = []
+        per_thread: Counter[str] = Counter()
+        for line in self._out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            frames = stack.split(";")
+            thread = frames[0].split(":")[0]
+            stacks.append((thread, [_frame_name(f) for f in frames[1:]], int(count)))
+            per_thread[thread] += int(count)
+        main, total = per_thread.most_common(1)[0]
+        own: Counter[str] = Counter()
+        inclusive: Counter[str] = Counter()
+        for thread, frames, count in stacks:
+            if thread != main or not frames:
+                continue
+            own[frames[-1]] += count
+            for name in set(frames):
+                inclusive[name] += count
+        out = io.StringIO()
+        out.write(f"{label}, py-spy --idle, 10 % to 90 % of the input: {total:,} samples\n")
+        for title, counter in (("self", own), ("inclusive", inclusive)):
+            out.write(f"  {title}:\n")
+            shown = [(n, c) for n, c in counter.most_common() if c < 0.97 * total]
+            for name, count in shown[:top]:  # leaves out the call chain every sample shares
+                out.write(f"    {100 * count / total:5.1f} %  {name}\n")
+        return out.getvalue()
+
+
+_FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    """``read_record (/work/main/schemas/decoder.py:203)`` -> ``read_record (schemas/decoder.py)``."""
+    match = _FRAME.match(frame)
+    if match is None:
+        return frame
+    path = match["file"]
+    for marker in ("site-packages/", "/lib/python3", str(Path.cwd()) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    return f"{match['func']} ({path})"
 
 
 # -- profiling (in-process, same backlog, a fresh group and store) -------------------------------------------
@@ -957,6 +1082,94 @@ def _verdict(ok: bool) -> str:
     return "meets" if ok else "BELOW"
 
 
+@dataclass
+class Row:
+    what: str
+    result: str
+    extra: str  # CPU share, peak RSS, load average at the start
+    target: str
+    verdict: str
+
+
+def _print_table(title: str, rows: list[Row]) -> None:
+    print(f"\n{title}")
+    head = Row("measurement", "result", "sink process", "target", "")
+    widths = [max(len(getattr(r, f)) for r in [head, *rows]) for f in ("what", "result", "extra")]
+    for r in [head, *rows]:
+        print(
+            f"  {r.what:<{widths[0]}} | {r.result:<{widths[1]}} | {r.extra:<{widths[2]}} | "
+            f"{r.target} {r.verdict}".rstrip()
+        )
+
+
+def _throughput_rows(services: Stores, run: Run, kinds: list[str], args: Any) -> list[Row]:
+    rows: list[Row] = []
+    with database(services, "tp") as (dsn, timescale):
+        for kind in kinds:
+            sink_kind = "lake" if kind == "lake" else "scores"
+            result = throughput(
+                sink_kind, services, run, dsn=dsn, timescale=timescale, py_spy=args.py_spy
+            )
+            target = LAKE_TARGET if kind == "lake" else POSTGRES_TARGET
+            what = "readings" if kind == "lake" else "readings + scores"
+            store = "" if kind == "lake" else (", TimescaleDB" if timescale else ", plain PG")
+            rows.append(
+                Row(
+                    f"{kind} throughput ({result.rows:,} {what}{store})",
+                    f"{result.per_second:,.0f} rows/s (all done {result.seconds_to_done:.1f} s "
+                    "after process start)",
+                    f"CPU {result.cpu_share:.2f} cores, peak RSS {result.peak_rss_mb:,.0f} MB, "
+                    f"load {result.load:.1f}" + (", py-spy attached" if args.py_spy else ""),
+                    f">= {target:,} rows/s",
+                    _verdict(result.per_second >= target),
+                )
+            )
+            if result.spy:
+                print(result.spy)
+            if args.profile:
+                with database(services, "prof") as (pdsn, ptimescale):
+                    print(profile(sink_kind, services, run, dsn=pdsn, timescale=ptimescale))
+    return rows
+
+
+def _postgres_live_rows(services: Stores, args: Any) -> list[Row]:
+    live = live_postgres(services, args.live_rate, args.live_seconds)
+    rows = []
+    for table, key in (("anomaly_scores", "scores"), ("readings", "readings")):
+        p = live[key]
+        scores = table == "anomaly_scores"
+        rows.append(
+            Row(
+                f"postgres visibility, {table} ({live['rate']:,.0f}/s on each topic)",
+                f"p50 {p['p50'] * 1000:,.0f} ms, p99 {p['p99'] * 1000:,.0f} ms, max "
+                f"{p['max'] * 1000:,.0f} ms ({p['n']:,} samples, {live['missing']} not seen)",
+                f"peak RSS {live['peak_rss_mb']:,.0f} MB, load {live['load']:.1f}",
+                f"p99 <= {SCORES_P99_TARGET_S:g} s" if scores else "",
+                _verdict(p["p99"] <= SCORES_P99_TARGET_S) if scores else "",
+            )
+        )
+    return rows
+
+
+def _lake_live_rows(services: Stores, args: Any) -> list[Row]:
+    live = live_lake(
+        services, args.live_rate, args.lake_live_seconds, args.lake_max_age, args.tick_every
+    )
+    p = live["latency"]
+    bound = live["max_age"] + live["tick_every"]
+    return [
+        Row(
+            f"lake visibility ({live['rate']:,.0f} readings/s, FILE_MAX_AGE {live['max_age']:g} s,"
+            f" ticks every {live['tick_every']:g} s)",
+            f"p50 {p['p50']:.1f} s, p99 {p['p99']:.1f} s, max {p['max']:.1f} s "
+            f"({live['rows']:,} of {live['sent']:,} rows, {live['objects']} objects)",
+            f"peak RSS {live['peak_rss_mb']:,.0f} MB, load {live['load']:.1f}",
+            f"bound {bound:g} s + upload",
+            _verdict(p["max"] <= bound + 2 and live["rows"] == live["sent"]),
+        )
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -972,7 +1185,14 @@ def main() -> None:
     parser.add_argument("--lake-live-seconds", type=float, default=180)
     parser.add_argument("--lake-max-age", type=float, default=60, help="FILE_MAX_AGE, seconds")
     parser.add_argument("--tick-every", type=float, default=5)
-    parser.add_argument("--profile", action="store_true", help="also profile both sinks")
+    parser.add_argument(
+        "--profile", action="store_true", help="also drain the backlog in-process under cProfile"
+    )
+    parser.add_argument(
+        "--py-spy",
+        metavar="BINARY",
+        help="attach this py-spy to each throughput sink between 10 %% and 90 %% of its input",
+    )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
     if args.smoke:
@@ -981,90 +1201,27 @@ def main() -> None:
         args.lake_max_age, args.tick_every = 3, 1
     kinds = [args.only] if args.only else ["lake", "postgres"]
     started = time.monotonic()
-    rows: list[tuple[str, str, str, str]] = []
-    profiles: list[str] = []
+    rows: list[Row] = []
     with stores() as services:
         print(
-            f"services: started here {', '.join(services.started) or 'none'} (others from env); "
+            f"services: started here: {', '.join(services.started) or 'none'} (others from env); "
             f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}",
             file=sys.stderr,
         )
         if not args.no_throughput:
             run = new_run(services, "bst")
             publish_backlog(services, run, args.readings, args.meters, args.scores)
-            with database(services, "tp") as (dsn, timescale):
-                for kind in kinds:
-                    result = throughput(
-                        "lake" if kind == "lake" else "scores",
-                        services,
-                        run,
-                        dsn=dsn,
-                        timescale=timescale,
-                    )
-                    target = LAKE_TARGET if kind == "lake" else POSTGRES_TARGET
-                    what = "readings" if kind == "lake" else "readings + scores"
-                    rows.append(
-                        (
-                            f"{kind} throughput ({result.rows:,} {what})",
-                            f"{result.per_second:,.0f} rows/s (all in {result.seconds_to_done:.1f}"
-                            f" s from process start), peak RSS {result.peak_rss_mb:,.0f} MB, "
-                            f"load {result.load:.1f}",
-                            f">= {target:,} rows/s",
-                            _verdict(result.per_second >= target),
-                        )
-                    )
-                    if args.profile:
-                        with database(services, "prof") as (pdsn, ptimescale):
-                            profiles.append(
-                                profile(
-                                    "lake" if kind == "lake" else "scores",
-                                    services,
-                                    run,
-                                    dsn=pdsn,
-                                    timescale=ptimescale,
-                                )
-                            )
+            rows += _throughput_rows(services, run, kinds, args)
             shutil.rmtree(run.data_dir, ignore_errors=True)
         if not args.no_live and "postgres" in kinds:
-            live = live_postgres(services, args.live_rate, args.live_seconds)
-            for table in ("anomaly_scores", "readings"):
-                p = live["scores" if table == "anomaly_scores" else "readings"]
-                target = f"p99 <= {SCORES_P99_TARGET_S:g} s" if table == "anomaly_scores" else "-"
-                rows.append(
-                    (
-                        f"postgres visibility, {table} ({live['rate']:,.0f}/s each topic)",
-                        f"p50 {p['p50'] * 1000:,.0f} ms, p99 {p['p99'] * 1000:,.0f} ms, max "
-                        f"{p['max'] * 1000:,.0f} ms ({p['n']:,} samples, {live['missing']} unseen), "
-                        f"peak RSS {live['peak_rss_mb']:,.0f} MB, load {live['load']:.1f}",
-                        target,
-                        _verdict(p["p99"] <= SCORES_P99_TARGET_S)
-                        if table == "anomaly_scores"
-                        else "",
-                    )
-                )
+            rows += _postgres_live_rows(services, args)
         if not args.no_live and "lake" in kinds:
-            live = live_lake(
-                services, args.live_rate, args.lake_live_seconds, args.lake_max_age, args.tick_every
-            )
-            p = live["latency"]
-            bound = live["max_age"] + live["tick_every"]
-            rows.append(
-                (
-                    f"lake visibility ({live['rate']:,.0f} readings/s, max age {live['max_age']:g} s)",
-                    f"p50 {p['p50']:.1f} s, p99 {p['p99']:.1f} s, max {p['max']:.1f} s "
-                    f"({live['rows']:,} of {live['sent']:,} rows in {live['objects']} objects), "
-                    f"peak RSS {live['peak_rss_mb']:,.0f} MB, load {live['load']:.1f}",
-                    f"bound ~{bound:g} s + upload",
-                    _verdict(p["max"] <= bound + 2 and live["rows"] == live["sent"]),
-                )
-            )
-    for text in profiles:
-        print(text)
-    title = "sinks (smoke)" if args.smoke else "sinks"
-    print(f"\n{title}: {time.monotonic() - started:.0f} s, {os.cpu_count()} cores, shared machine")
-    width = max(len(r[0]) for r in rows) if rows else 10
-    for name, value, target, verdict in rows:
-        print(f"  {name:<{width}}  {value}  [{target}] {verdict}")
+            rows += _lake_live_rows(services, args)
+    _print_table(
+        f"sinks{' (smoke)' if args.smoke else ''}: {time.monotonic() - started:.0f} s on "
+        f"{os.cpu_count()} cores shared with the services (and whatever else runs)",
+        rows,
+    )
 
 
 if __name__ == "__main__":

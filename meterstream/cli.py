@@ -210,6 +210,7 @@ def services_prepare(what: str) -> None:
 def _register_stage_commands() -> None:
     # Each stage owns its command; importing them is cheap (their heavy imports are lazy).
     from connector.cli import connector_command
+    from meterstream.demo.cli import demo_command
     from meterstream.dlq import dlq_command
     from sinks.cli import lake_command, sink_command
     from sinks.db.cli import db_command
@@ -223,6 +224,7 @@ def _register_stage_commands() -> None:
     main.add_command(query_command)
     main.add_command(sink_command)
     main.add_command(lake_command)
+    main.add_command(demo_command)
 
 
 _register_stage_commands()

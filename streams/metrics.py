@@ -65,8 +65,15 @@ class WorkerMetrics:
         )
         self.state_bytes = Histogram(
             p + "state_bytes",
-            "Size of a meter's state value when written.",
+            "Size of a meter's hot state value (open windows, counters) when written.",
             buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 65536),
+            registry=r,
+        )
+        self.history_bytes = Histogram(
+            p + "history_bytes",
+            "Size of a meter's history (vectors since the previous snapshot, outbox) when "
+            "written, once per closed window.",
+            buckets=(1024, 2048, 4096, 8192, 16384, 32768, 65536),
             registry=r,
         )
         self.changelog_bytes = Counter(

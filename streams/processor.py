@@ -37,11 +37,17 @@ log = logging.getLogger(__name__)
 
 Table = MutableMapping[bytes, bytes]
 APPLIED_PREFIX = "__applied__:"
+HISTORY_PREFIX = "__history__:"
 OUTBOX_BATCHES = 4
 
 
 def applied_key(partition: int) -> bytes:
     return f"{APPLIED_PREFIX}{partition}".encode()
+
+
+def history_key(meter_id: str) -> bytes:
+    """Where a meter's vectors and outbox live (see :mod:`streams.state`)."""
+    return f"{HISTORY_PREFIX}{meter_id}".encode()
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class Output:
 class _Meter:
     state: MeterState
     windows: MeterWindows
-    dirty: bool = False
+    dirty: bool = False  # the hot value changed since the last flush
+    history_dirty: bool = False  # a window closed since the last flush
 
 
 @dataclass
@@ -122,11 +129,13 @@ class WorkerCore:
         resend: list[Output] = []
         for key, value in list(state.items()):
             meter_id = key.decode()
-            if meter_id.startswith(APPLIED_PREFIX) or value is None:
+            if meter_id.startswith((APPLIED_PREFIX, HISTORY_PREFIX)) or value is None:
                 continue
             if partition_for_meter(meter_id, self.partitions) != partition:
                 continue
-            meter_state, windows = self._decode_meter(meter_id, value)
+            meter_state, windows = self._decode_meter(
+                meter_id, value, state.get(history_key(meter_id))
+            )
             if windows.open_window_starts:
                 part.idle.add(meter_id)
             part.meters[meter_id] = _Meter(meter_state, windows)
@@ -160,14 +169,17 @@ class WorkerCore:
         meter = part.meters.get(meter_id)
         if meter is None:
             raw = state.get(meter_id.encode())
-            meter_state, windows = self._decode_meter(meter_id, raw)
+            history = state.get(history_key(meter_id)) if raw else None
+            meter_state, windows = self._decode_meter(meter_id, raw, history)
             meter = part.meters[meter_id] = _Meter(meter_state, windows)
         return meter
 
-    def _decode_meter(self, meter_id: str, raw: bytes | None) -> tuple[MeterState, MeterWindows]:
+    def _decode_meter(
+        self, meter_id: str, raw: bytes | None, history: bytes | None
+    ) -> tuple[MeterState, MeterWindows]:
         if not raw:
             return MeterState(), MeterWindows(self.window_config)
-        meter_state = MeterState.from_bytes(raw)
+        meter_state = MeterState.from_parts(raw, history)
         if not meter_state.windows:
             return meter_state, MeterWindows(self.window_config)
         try:
@@ -255,10 +267,15 @@ class WorkerCore:
             result = model.process(values, self.feature_spec.names)
             state = meter.state
             state.windows_total += 1
-            state.vectors.append((window.start_us, values))
             payload = self._scores.encode(self._score_record(meter_id, window, features, result))
-            # Trimmed at the flush (flush_partition): scores of recent batches are all kept.
-            state.outbox.append(OutboxEntry(window.start_us, window.closed_by_offset, payload))
+            # The outbox is trimmed at the flush (flush_partition): scores of recent batches
+            # are all kept.
+            state.add_window(
+                window.start_us,
+                values,
+                OutboxEntry(window.start_us, window.closed_by_offset, payload),
+            )
+            meter.history_dirty = True
             outputs.append(Output(meter_id, window.start_us, payload))
             if state.windows_total % self.snapshot_every == 0:
                 self._snapshot(meter_id, state, model, window, snapshots)
@@ -345,8 +362,12 @@ class WorkerCore:
         ]
         for manifest in candidates:
             newer = [(s, v) for s, v in state.vectors if s > manifest.last_window_start_us]
-            if manifest.windows_seen + len(newer) != state.windows_total:
+            # The history may hold windows the hot value has not counted yet (written ahead of
+            # it before a crash): the model has seen exactly windows_total windows.
+            needed = state.windows_total - manifest.windows_seen
+            if needed < 0 or len(newer) < needed:
                 continue  # this snapshot is not in step with the state (e.g. written after it)
+            newer = newer[:needed]
             try:
                 model = MeterModel.restore(
                     read_snapshot(snapshots, meter_id, manifest), self.model_config, self._scaler
@@ -367,7 +388,7 @@ class WorkerCore:
                 model.process(values, self.feature_spec.names)
             self.metrics.model_restores.inc()
             return model
-        if state.windows_total and len(state.vectors) != state.windows_total:
+        if len(state.vectors) < state.windows_total:
             log.error(
                 "meter_id=%s: no snapshot matches its state (%d windows); starting a new model",
                 meter_id,
@@ -375,9 +396,9 @@ class WorkerCore:
             )
             self.metrics.model_resets.labels("no_snapshot").inc()
             return self._fresh(state)
-        # No snapshot yet: every window is still in the state, replay them all.
+        # No snapshot yet: every window is still in the state, replay those the model has seen.
         model = MeterModel(self.model_config, self._scaler)
-        for _, values in state.vectors:
+        for _, values in state.vectors[: state.windows_total]:
             model.process(values, self.feature_spec.names)
         return model
 
@@ -396,9 +417,16 @@ class WorkerCore:
         for meter_id, meter in part.meters.items():
             if not meter.dirty:
                 continue
-            meter.state.trim_outbox(self.outbox_size, keep_after)
+            if meter.history_dirty:
+                # Before the hot value: after a crash the history may be ahead, never behind.
+                meter.state.trim_outbox(self.outbox_size, keep_after)
+                history = meter.state.history_bytes()
+                state[history_key(meter_id)] = history
+                written += len(history)
+                meter.history_dirty = False
+                self.metrics.history_bytes.observe(len(history))
             meter.state.windows = meter.windows.to_bytes()
-            value = meter.state.to_bytes()
+            value = meter.state.hot_bytes()
             state[meter_id.encode()] = value
             written += len(value)
             meter.dirty = False

@@ -30,7 +30,8 @@ def _die_with_parent(parent_pid: int) -> None:
 def main(argv: list[str]) -> None:
     parent_pid, *args = argv
     _die_with_parent(int(parent_pid))
-    os.execv(sys.executable, [sys.executable, "-m", "meterstream.cli", *args])
+    # Replacing the launcher is the point: same pid, same process group, no extra process.
+    os.execv(sys.executable, [sys.executable, "-m", "meterstream.cli", *args])  # noqa: S606
 
 
 if __name__ == "__main__":

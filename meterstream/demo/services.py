@@ -48,8 +48,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     """``KEY=value`` lines of a dotenv file written by DevStack (comments and blanks skipped)."""
     values: dict[str, str] = {}
     with contextlib.suppress(OSError):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            line = raw.strip()
             if not line or line.startswith("#") or "=" not in line:
                 continue
             key, _, value = line.partition("=")
@@ -81,7 +81,9 @@ def _postgres_address(dsn: str) -> tuple[str, int] | None:
     host = str(params.get("host") or "")
     if not host or host.startswith("/"):
         return None  # a Unix socket directory: nothing to probe over TCP
-    return host.split(",")[0], int(str(params.get("port") or 5432).split(",")[0])
+    # A multi-host DSN: the first host is the one to probe.
+    port = str(params.get("port") or 5432).split(",", maxsplit=1)[0]
+    return host.split(",", maxsplit=1)[0], int(port)
 
 
 def endpoints_answer(env: Mapping[str, str]) -> bool:

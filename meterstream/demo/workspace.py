@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from meterstream.demo.plan import DemoPlan
 from meterstream.errors import MeterstreamError
 from meterstream.settings import Settings
-
-from meterstream.demo.plan import DemoPlan
 
 log = logging.getLogger(__name__)
 
