@@ -150,13 +150,15 @@ def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
     topic = prefix + READINGS
     admin = AdminClient({"bootstrap.servers": bootstrap})
     total = record_count(bootstrap, topic, settings.kafka.partitions)
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "meterstream.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # The worker's log goes to a file: an unread pipe fills up and blocks the worker.
+    log_path = Path(tempfile.gettempdir()) / f"meterstream-bench-worker-{meters}.log"
+    with log_path.open("w") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "meterstream.cli", "worker"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     samples: list[tuple[float, int]] = []
     peak_rss = 0.0
     started = time.monotonic()
@@ -182,13 +184,14 @@ def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
 def latency(bootstrap: str, meters: int, minutes: float, speed: str) -> dict[str, float]:
     settings, data_dir, env = fresh_run(bootstrap, "bl")
     prefix = settings.kafka.topic_prefix
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "meterstream.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log_path = Path(tempfile.gettempdir()) / "meterstream-bench-worker-latency.log"
+    with log_path.open("w") as log_file:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "meterstream.cli", "worker"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     time.sleep(8)  # join the group before the readings flow
     publisher = _publish(env, meters, minutes, speed)
     publisher.communicate()

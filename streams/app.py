@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from meterstream.faults import fault_point
@@ -122,6 +123,13 @@ class _Record:
         )
 
 
+# Faust makes a stream wait (and logs a warning per message) once more than 100 table writes
+# wait for the changelog producer. One state flush writes every changed meter at once (thousands
+# with thousands of meters), so the limit is raised to a few flushes' worth: still back-pressure,
+# but per flush rather than per message.
+PRODUCER_BUFFER_MESSAGES = 20_000
+
+
 class WorkerApp:
     """One Faust app built from the settings (no module-level app: tests build many)."""
 
@@ -132,6 +140,7 @@ class WorkerApp:
         prefix = kafka.topic_prefix
         self.readings_topic_name = prefix + READINGS
         self.metrics = WorkerMetrics()
+        ProducerBuffer.max_messages = max(ProducerBuffer.max_messages, PRODUCER_BUFFER_MESSAGES)
         self.app = faust.App(
             worker.app_id,
             broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
