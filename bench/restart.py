@@ -15,16 +15,14 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bench._broker import broker
-from bench.worker import _committed, _publish, fresh_run, record_count
+from bench.worker import _committed, _publish, fresh_run, record_count, start_worker
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES
 
@@ -67,10 +65,7 @@ def main() -> None:
         admin = AdminClient({"bootstrap.servers": bootstrap})
         topic = prefix + READINGS
         total = record_count(bootstrap, topic, settings.kafka.partitions)
-        command = [sys.executable, "-m", "meterstream.cli", "worker"]
-        worker = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        worker = start_worker(env, "meterstream-bench-restart-first.log")
         while _committed(admin, app_id, topic, settings.kafka.partitions) < total * 0.99:
             time.sleep(1)
         time.sleep(5)
@@ -109,9 +104,7 @@ def main() -> None:
                     else:
                         child.unlink()
         published = time.monotonic() - killed
-        log_path = Path(tempfile.gettempdir()) / "meterstream-bench-restart-worker.log"
-        with log_path.open("w") as log_file:
-            worker = subprocess.Popen(command, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+        worker = start_worker(env, "meterstream-bench-restart-second.log")
         boundary = _START_US + int(args.minutes * 60 * 1_000_000)
         first_new = None
         try:

@@ -266,6 +266,14 @@ def sink_env(
     return env
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a local process so far (NaN when it is not local)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 @dataclass
 class SinkProcess:
     kind: str
@@ -282,10 +290,7 @@ class SinkProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time of the process so far (all its threads, librdkafka's too)."""
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        return float("nan")
+        return cpu_seconds(self.process.pid)
 
     def check_alive(self) -> None:
         if self.process.poll() is not None:
@@ -428,6 +433,7 @@ class Throughput:
     rows: int
     per_second: float
     cpu_share: float  # the sink's CPU seconds per wall second over the measured span
+    backend_cpu_share: float  # the same for its PostgreSQL backend (local server; NaN otherwise)
     seconds_to_done: float  # sink process start to the last commit (start-up included)
     peak_rss_mb: float
     per_topic: dict[str, int] = field(default_factory=dict)
@@ -450,7 +456,7 @@ def drain(
     committed: Committed,
     target: int,
     *,
-    sink: SinkProcess | None = None,
+    sinks: tuple[SinkProcess, ...] = (),
     timeout_s: float = 1800,
     every: float = 0.1,
     on_progress: Callable[[int], None] | None = None,
@@ -463,15 +469,17 @@ def drain(
         now = time.monotonic()
         done = committed.total()
         cpu = float("nan")
-        if sink is not None:
-            sink.sample_rss()
-            cpu = sink.cpu_seconds()
+        if sinks:
+            cpu = 0.0
+            for sink in sinks:
+                sink.sample_rss()
+                cpu += sink.cpu_seconds()
         samples.append((now, done, cpu))
         if on_progress is not None:
             on_progress(done)
         if done >= target:
             break
-        if sink is not None:
+        for sink in sinks:
             sink.check_alive()
         if now - started > timeout_s:
             raise TimeoutError(f"{label}: {done:,} of {target:,} committed after {timeout_s} s")
@@ -491,6 +499,7 @@ def throughput(
     dsn: str | None = None,
     timescale: bool = False,
     py_spy: str | None = None,
+    instances: int = 1,
 ) -> Throughput:
     group = f"bench-{kind}-{uuid.uuid4().hex[:6]}"
     readings_total = record_count(stores.bootstrap, run.topic(READINGS), run.partitions)
@@ -509,36 +518,70 @@ def throughput(
         committed = Committed(stores.bootstrap, group, topics, run.partitions)
         stack.callback(committed.close)
         started = time.monotonic()
-        sink = start_sink(kind, run, env)
-        spy = Spy(py_spy, sink.process.pid, run.data_dir / f"py-spy-{kind}.txt") if py_spy else None
+        sinks = tuple(start_sink(kind, run, env) for _ in range(instances))
+        pid = sinks[0].process.pid
+        spy = Spy(py_spy, pid, run.data_dir / f"py-spy-{kind}.txt") if py_spy else None
+        spy_hook = spy.window(target) if spy is not None else None
+        backend = BackendCpu(stores, dsn, instances) if kind == "scores" and dsn else None
+
+        def on_progress(done: int) -> None:
+            if spy_hook is not None:
+                spy_hook(done)
+            if backend is not None:
+                backend(done)
+
         try:
-            samples = drain(
-                kind,
-                committed,
-                target,
-                sink=sink,
-                on_progress=spy.window(target) if spy is not None else None,
-            )
+            samples = drain(kind, committed, target, sinks=sinks, on_progress=on_progress)
             per_topic = committed.per_topic()
         finally:
             if spy is not None:
                 spy.stop()
-            code = sink.stop()
-        if code != 0:
-            raise RuntimeError(f"{kind} sink exited with {code}:\n{sink.log_tail()}")
+            codes = [sink.stop() for sink in sinks]
+        for sink, code in zip(sinks, codes, strict=True):
+            if code != 0:
+                raise RuntimeError(f"{kind} sink exited with {code}:\n{sink.log_tail()}")
     done_at = next(s[0] for s in samples if s[1] >= target)
     rate, cpu_share = _slope(samples, target)
+    backend_share = float("nan")
+    if backend is not None and any(s[1] >= target * 0.1 for s in backend.samples):
+        backend_share = _slope(backend.samples, target)[1]
     return Throughput(
         kind,
         target,
         rate,
         cpu_share,
+        backend_share,
         done_at - started,
-        sink.peak_rss_mb,
+        max(sink.peak_rss_mb for sink in sinks),
         {t.removeprefix(run.prefix): n for t, n in per_topic.items()},
         load,
         spy.summary(f"{kind} sink") if spy is not None else "",
     )
+
+
+class BackendCpu:
+    """CPU time of the scores sink's PostgreSQL backend process (local servers: /proc)."""
+
+    def __init__(self, stores: Stores, dsn: str, instances: int = 1) -> None:
+        self._stores, self._dsn, self._instances = stores, dsn, instances
+        self._pids: list[int] = []
+        self.samples: list[tuple[float, int, float]] = []
+
+    def __call__(self, done: int) -> None:
+        if len(self._pids) < self._instances and done > 0:
+            with (
+                contextlib.suppress(psycopg.Error),
+                _pg_connect(self._stores, self._dsn, autocommit=True) as conn,
+            ):
+                rows = conn.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND application_name = 'meterstream-sink-scores'"
+                ).fetchall()
+                self._pids = [int(r[0]) for r in rows]
+            self.samples.clear()  # a CPU sum over fewer backends is not comparable
+        if len(self._pids) >= self._instances:
+            cpu = sum(cpu_seconds(pid) for pid in self._pids)
+            self.samples.append((time.monotonic(), done, cpu))
 
 
 class Spy:
@@ -1039,7 +1082,7 @@ def live_lake(
                 "lake live",
                 committed,
                 end,
-                sink=sink,
+                sinks=(sink,),
                 timeout_s=max_age + 4 * tick_every + 120,
                 every=0.5,
             )
@@ -1108,18 +1151,32 @@ def _throughput_rows(services: Stores, run: Run, kinds: list[str], args: Any) ->
         for kind in kinds:
             sink_kind = "lake" if kind == "lake" else "scores"
             result = throughput(
-                sink_kind, services, run, dsn=dsn, timescale=timescale, py_spy=args.py_spy
+                sink_kind,
+                services,
+                run,
+                dsn=dsn,
+                timescale=timescale,
+                py_spy=args.py_spy,
+                instances=args.instances,
             )
             target = LAKE_TARGET if kind == "lake" else POSTGRES_TARGET
             what = "readings" if kind == "lake" else "readings + scores"
+            if args.instances > 1:
+                what += f", {args.instances} sink processes"
             store = "" if kind == "lake" else (", TimescaleDB" if timescale else ", plain PG")
             rows.append(
                 Row(
                     f"{kind} throughput ({result.rows:,} {what}{store})",
                     f"{result.per_second:,.0f} rows/s (all done {result.seconds_to_done:.1f} s "
                     "after process start)",
-                    f"CPU {result.cpu_share:.2f} cores, peak RSS {result.peak_rss_mb:,.0f} MB, "
-                    f"load {result.load:.1f}" + (", py-spy attached" if args.py_spy else ""),
+                    f"CPU {result.cpu_share:.2f} cores"
+                    + (
+                        f" (+ PG backend {result.backend_cpu_share:.2f})"
+                        if result.backend_cpu_share == result.backend_cpu_share
+                        else ""
+                    )
+                    + f", peak RSS {result.peak_rss_mb:,.0f} MB, load {result.load:.1f}"
+                    + (", py-spy attached" if args.py_spy else ""),
                     f">= {target:,} rows/s",
                     _verdict(result.per_second >= target),
                 )
@@ -1192,6 +1249,9 @@ def main() -> None:
         "--py-spy",
         metavar="BINARY",
         help="attach this py-spy to each throughput sink between 10 %% and 90 %% of its input",
+    )
+    parser.add_argument(
+        "--instances", type=int, default=1, help="sink processes in one group (throughput)"
     )
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()

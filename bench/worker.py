@@ -85,6 +85,20 @@ def _publish(env: dict[str, str], meters: int, minutes: float, speed: str) -> su
     )
 
 
+def start_worker(env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
+    """A worker process whose log goes to a file in the temp dir.
+
+    Never an unread pipe: once its buffer is full the worker blocks on its next log line.
+    """
+    with (Path(tempfile.gettempdir()) / log_name).open("w") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-m", "meterstream.cli", "worker"],
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
 def fresh_run(bootstrap: str, tag: str) -> tuple[Settings, Path, dict[str, str]]:
     """Topics, app id, data dir and child-process environment of one benchmark run."""
     prefix, app_id = f"{tag}{uuid.uuid4().hex[:6]}.", f"{tag}{uuid.uuid4().hex[:6]}"
@@ -150,15 +164,7 @@ def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
     topic = prefix + READINGS
     admin = AdminClient({"bootstrap.servers": bootstrap})
     total = record_count(bootstrap, topic, settings.kafka.partitions)
-    # The worker's log goes to a file: an unread pipe fills up and blocks the worker.
-    log_path = Path(tempfile.gettempdir()) / f"meterstream-bench-worker-{meters}.log"
-    with log_path.open("w") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "meterstream.cli", "worker"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker(env, f"meterstream-bench-worker-{meters}.log")
     samples: list[tuple[float, int]] = []
     peak_rss = 0.0
     started = time.monotonic()
@@ -184,14 +190,7 @@ def throughput(bootstrap: str, meters: int, minutes: float) -> dict[str, float]:
 def latency(bootstrap: str, meters: int, minutes: float, speed: str) -> dict[str, float]:
     settings, data_dir, env = fresh_run(bootstrap, "bl")
     prefix = settings.kafka.topic_prefix
-    log_path = Path(tempfile.gettempdir()) / "meterstream-bench-worker-latency.log"
-    with log_path.open("w") as log_file:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "meterstream.cli", "worker"],
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker(env, "meterstream-bench-worker-latency.log")
     time.sleep(8)  # join the group before the readings flow
     publisher = _publish(env, meters, minutes, speed)
     publisher.communicate()

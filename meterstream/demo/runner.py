@@ -107,6 +107,7 @@ class DemoRun:
         self.options = options
         self.no_services = no_services
         self._stdout_gone = False
+        self._workspace: Workspace | None = None
 
     def say(self, text: str) -> None:
         """Print a line; a closed stdout (``| head``) must not keep the children from stopping."""
@@ -118,7 +119,8 @@ class DemoRun:
             self._stdout_gone = True
 
     def _prepare(self) -> tuple[DemoPlan, Settings, Endpoints, dict[str, str]]:
-        workspace = Workspace(self.options.data_dir)
+        # Kept on self: the lock lives as long as its open file, i.e. the whole run.
+        self._workspace = workspace = Workspace(self.options.data_dir)
         workspace.lock()
         endpoints = resolve_endpoints(self.no_services, self.say)
         plan = DemoPlan.new(self.options, datetime.now(UTC))

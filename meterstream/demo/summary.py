@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 
 from meterstream.demo.observe import Snapshot
 from meterstream.demo.plan import DemoPlan
-from meterstream.demo.services import Endpoints
+from meterstream.demo.services import Endpoints, read_env_file
 from meterstream.demo.supervisor import Child
-from meterstream.settings import Settings
+from meterstream.settings import Settings, env_files
 
 _PSQL_KEYS = ("host", "port", "dbname", "user", "sslmode")
+_PASSWORD_VARIABLE = "METERSTREAM_POSTGRES_PASSWORD"  # noqa: S105 - a variable name, not a value
 
 
 def psql_command(dsn: str) -> str:
@@ -38,12 +40,19 @@ def password_hint(settings: Settings, endpoints: Endpoints) -> str | None:
         return f'export PGPASSWORD="$(cat {shlex.quote(str(postgres.password_file))})"'
     if postgres.password is None:
         return None
-    if endpoints.env_file is not None and "METERSTREAM_POSTGRES_PASSWORD" in endpoints.env:
-        source = shlex.quote(str(endpoints.env_file))
-        return f"export PGPASSWORD=\"$(sed -n 's/^METERSTREAM_POSTGRES_PASSWORD=//p' {source})\""
-    if os.environ.get("METERSTREAM_POSTGRES_PASSWORD"):
-        return 'export PGPASSWORD="$METERSTREAM_POSTGRES_PASSWORD"'
-    return "export PGPASSWORD=<the value of METERSTREAM_POSTGRES_PASSWORD in your .env>"
+    if endpoints.env_file is not None and _PASSWORD_VARIABLE in endpoints.env:
+        return _from_dotenv(endpoints.env_file)
+    if os.environ.get(_PASSWORD_VARIABLE):
+        return f'export PGPASSWORD="${_PASSWORD_VARIABLE}"'
+    for path in reversed(env_files()):  # the file that wins comes last
+        if _PASSWORD_VARIABLE in read_env_file(path):
+            return _from_dotenv(path)
+    return f"export PGPASSWORD=<the value of {_PASSWORD_VARIABLE}>"
+
+
+def _from_dotenv(path: Path) -> str:
+    pattern = f"s/^{_PASSWORD_VARIABLE}=//p"
+    return f"export PGPASSWORD=\"$(sed -n '{pattern}' {shlex.quote(str(path))})\""
 
 
 def query_lines(plan: DemoPlan) -> list[str]:

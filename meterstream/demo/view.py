@@ -84,10 +84,17 @@ def counters_text(snapshot: Snapshot) -> str:
     if snapshot.lake_rows:
         lake += f" ({snapshot.lake_rows:,} readings)"
     return (
-        f"readings {published} · windows scored {snapshot.windows:,} · "
-        f"flagged {snapshot.anomalies:,} · injected anomalies {len(snapshot.labels)} · "
+        f"readings published {published} · windows scored {snapshot.windows:,} · "
+        f"anomalies flagged {snapshot.anomalies:,} (injected {len(snapshot.labels)}) · "
         f"lake files {lake}"
     )
+
+
+def progress_text(plan: DemoPlan, snapshot: Snapshot) -> str:
+    """How far the slowest home has been scored, against the end of the simulated span."""
+    if snapshot.scored_until is None:
+        return "nothing scored yet"
+    return f"scored up to {_local(snapshot.scored_until)} of {_local(plan.sim_end)}"
 
 
 def children_text(snapshot: Snapshot) -> str:
@@ -99,16 +106,19 @@ def status_line(plan: DemoPlan, snapshot: Snapshot) -> str:
     elapsed = duration_text(snapshot.elapsed_s)
     state = "done" if snapshot.done else children_text(snapshot)
     note = f" · {snapshot.note}" if snapshot.note else ""
-    return f"[demo {elapsed}] {counters_text(snapshot)} · {state}{note}"
+    return (
+        f"[demo {elapsed}] {counters_text(snapshot)} · {progress_text(plan, snapshot)} · "
+        f"{state}{note}"
+    )
 
 
 def rows_per_meter(homes: int, height: int) -> int:
     """Recent windows per meter that fit: 0 means one summary line per meter instead.
 
     >>> rows_per_meter(3, 40), rows_per_meter(3, 30), rows_per_meter(3, 24), rows_per_meter(40, 40)
-    (6, 3, 0, 0)
+    (6, 2, 0, 0)
     """
-    fixed = 7 + FLAGGED_SHOWN + 2  # header, recent anomalies, footer
+    fixed = 7 + FLAGGED_SHOWN + 3  # header, recent anomalies, footer
     per_meter = (height - fixed) // max(1, homes) - 3  # name, column header, blank line
     # A block of one window costs three lines for one row: the summary table is better then.
     return 0 if per_meter < 2 else min(MAX_ROWS_PER_METER, per_meter)
@@ -126,6 +136,9 @@ _COLUMNS = (
     f"  {'window':<6} {'power W':>8} {'score':>6} {'threshold':>9}  "
     f"{'flag':<9}  {'top feature':<18} label"
 )
+
+
+_METER_COLUMNS = f"  {'meter':<10} {_COLUMNS.strip()}"
 
 
 def _score_cells(row: WindowRow) -> tuple[str, str]:
@@ -167,7 +180,7 @@ def frame_lines(
         + f" · up {duration_text(snapshot.elapsed_s)}",
         style(tuning_text(plan), _DIM),
         counters_text(snapshot),
-        children_text(snapshot),
+        f"{progress_text(plan, snapshot)} · {children_text(snapshot)}",
     ]
     if snapshot.note:
         lines.append(style(snapshot.note, _YELLOW))
@@ -182,12 +195,12 @@ def frame_lines(
             lines += [window_line(row, style) for row in rows]
             lines.append("")
     else:
-        lines.append(style(f"  {'meter':<10} {_COLUMNS.strip()}", _DIM))
+        lines.append(style(_METER_COLUMNS, _DIM))
         for meter_id in sorted(snapshot.recent):
             lines.append(window_line(snapshot.recent[meter_id][0], style, with_meter=True))
         lines.append("")
     if snapshot.flagged:
-        lines.append(style("recent anomalies", _BOLD))
+        lines += [style("recent anomalies", _BOLD), style(_METER_COLUMNS, _DIM)]
         lines += [window_line(r, style, with_meter=True) for r in snapshot.flagged[:FLAGGED_SHOWN]]
         lines.append("")
     if snapshot.done:
@@ -210,6 +223,7 @@ class TerminalView:
         self._next_line = 0.0
         self._drawn = False
         self._closed_pipe = False
+        self._done_shown = False
 
     def draw(self, snapshot: Snapshot) -> None:
         if self._closed_pipe:
@@ -217,8 +231,11 @@ class TerminalView:
         try:
             if self.is_tty:
                 self._draw_screen(snapshot)
-            elif time.monotonic() >= self._next_line or snapshot.done:
-                self._next_line = time.monotonic() + LINE_EVERY_S
+            elif time.monotonic() >= self._next_line or snapshot.done != self._done_shown:
+                # Every few seconds while it runs; once done, one line says so and nothing
+                # changes any more until Ctrl-C.
+                self._next_line = float("inf") if snapshot.done else time.monotonic() + LINE_EVERY_S
+                self._done_shown = snapshot.done
                 self._out.write(status_line(self._plan, snapshot) + "\n")
                 self._out.flush()
         except BrokenPipeError:

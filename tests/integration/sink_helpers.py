@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,7 +19,7 @@ from meterstream.kafka.clients import producer_config
 from meterstream.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES, tick_headers
-from tests.integration.worker_helpers import WorkerProcess
+from tests.integration.worker_helpers import WorkerProcess, spawn_cli
 
 HOUR_US = 3_600_000_000
 T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
@@ -151,16 +149,16 @@ def sink_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 
 def start_sink(kind: str, settings: Settings, log_path: Path, **extra: str) -> WorkerProcess:
-    handle = log_path.open("a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "meterstream.cli", "sink", kind],
-        env=sink_env(settings, **extra),
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    handle.close()
-    return WorkerProcess(process, log_path)
+    return spawn_cli(["sink", kind], sink_env(settings, **extra), log_path)
+
+
+def crash_at_fault_point(
+    kind: str, settings: Settings, log_path: Path, fault: str, **extra: str
+) -> None:
+    """Run a sink with ``METERSTREAM_FAULT=fault`` and check that it killed itself there."""
+    crashing = start_sink(kind, settings, log_path, METERSTREAM_FAULT=fault, **extra)
+    code = crashing.process.wait(timeout=120)
+    assert code == -9, f"fault {fault} not reached (exit {code}):\n{crashing.output()[-3000:]}"
 
 
 def wait_for(

@@ -21,6 +21,7 @@ from tests.integration.sink_helpers import (
     HOUR_US,
     T0_US,
     Ticker,
+    crash_at_fault_point,
     lake_table,
     produce_readings,
     readings_series,
@@ -142,11 +143,7 @@ def test_a_crash_at_a_fault_point_then_restart_is_still_exactly_once(
     records = readings_series(METERS, PER_METER)
     produce_readings(lake_settings, records, ticks_every=131)
     env = _lake_env(lake_settings, METERSTREAM_LAKE_FILE_MAX_AGE="2s")
-    crashing = start_sink(
-        "lake", lake_settings, tmp_path / "lake.log", METERSTREAM_FAULT=fault, **env
-    )
-    code = crashing.process.wait(timeout=120)
-    assert code == -9, f"fault {fault} not reached (exit {code}):\n{crashing.output()[-3000:]}"
+    crash_at_fault_point("lake", lake_settings, tmp_path / "lake.log", fault, **env)
     restarted = start_sink("lake", lake_settings, tmp_path / "restarted.log", **env)
     try:
         with Ticker(lake_settings):  # closes the last files by age while the sink runs

@@ -14,6 +14,7 @@ from meterstream.settings import PostgresSettings, Settings
 from schemas.topics import READINGS, SCORES
 from tests.integration.sink_helpers import (
     T0_US,
+    crash_at_fault_point,
     pg_count,
     pg_rows,
     produce_readings,
@@ -141,11 +142,7 @@ def test_a_crash_at_a_fault_point_then_restart_writes_every_row_once_with_the_sa
     produce_scores(pg_settings, scores)
     produce_readings(pg_settings, readings)
     env = _env(pg_settings, METERSTREAM_SCORES_BATCH_ROWS="300")
-    crashing = start_sink(
-        "scores", pg_settings, tmp_path / "sink.log", METERSTREAM_FAULT=fault, **env
-    )
-    code = crashing.process.wait(timeout=120)
-    assert code == -9, f"fault {fault} not reached (exit {code}):\n{crashing.output()[-3000:]}"
+    crash_at_fault_point("scores", pg_settings, tmp_path / "sink.log", fault, **env)
     restarted = start_sink("scores", pg_settings, tmp_path / "restarted.log", **env)
     try:
         wait_until_caught_up(pg_settings, env["METERSTREAM_SCORES_GROUP_ID"], [SCORES, READINGS])

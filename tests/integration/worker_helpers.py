@@ -78,15 +78,19 @@ def start_worker(
         "METERSTREAM_WORKER_INSTANCE_ID": f"{app_id}-{instance}",
         **extra,
     }
-    handle = log_path.open("a")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "meterstream.cli", "worker"],
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    handle.close()
+    return spawn_cli(["worker"], env, log_path)
+
+
+def spawn_cli(args: list[str], env: dict[str, str], log_path: Path) -> WorkerProcess:
+    """Run ``meterstream <args>`` in the background, its output appended to ``log_path``."""
+    with log_path.open("a") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "meterstream.cli", *args],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
     return WorkerProcess(process, log_path)
 
 
