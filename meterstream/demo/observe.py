@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from meterstream.demo.plan import DemoPlan
+from meterstream.logs import RedactSecrets
 from meterstream.settings import Settings
 from schemas.topics import READINGS
 
@@ -173,6 +174,8 @@ class ScoresReader:
         self._settings = settings
         self._model = plan.model_pattern
         self._conn: Any = None
+        # Driver messages can echo connection details; the note goes to the screen.
+        self._redact = RedactSecrets(settings.secrets()).redact
 
     def _connection(self) -> Any:
         import psycopg
@@ -199,7 +202,8 @@ class ScoresReader:
             snapshot.note = "waiting for the scores sink to create its tables"
             return
         except psycopg.Error as exc:
-            snapshot.note = f"PostgreSQL: {str(exc).splitlines()[0] if str(exc) else exc}"
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            snapshot.note = self._redact(f"PostgreSQL: {first_line}")
             self.close()
             return
         snapshot.windows = sum(int(row[1]) for row in stats)
@@ -286,11 +290,13 @@ class Completion:
         self._next_check = 0.0
         self._last_windows = -1
         self._last_change = time.monotonic()
+        self._finished = False  # the connector ended by itself (not stopped by the demo)
         self.done = False
         self.complete = True
 
     def connector_finished(self) -> None:
         """Remember where the readings topic ends now that nothing more will be published."""
+        self._finished = True
         try:
             self._ends = self._lake.ends()
         except Exception as exc:  # retried on the next check
@@ -301,7 +307,7 @@ class Completion:
         now = time.monotonic()
         if snapshot.windows != self._last_windows:
             self._last_windows, self._last_change = snapshot.windows, now
-        if self.done or now < self._next_check:
+        if self.done or not self._finished or now < self._next_check:
             return self.done
         self._next_check = now + _DONE_CHECK_EVERY_S
         if self._ends is None:
