@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -157,7 +158,11 @@ def crash_at_fault_point(
 ) -> None:
     """Run a sink with ``METERSTREAM_FAULT=fault`` and check that it killed itself there."""
     crashing = start_sink(kind, settings, log_path, METERSTREAM_FAULT=fault, **extra)
-    code = crashing.process.wait(timeout=120)
+    try:
+        code = crashing.process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        crashing.kill()  # never leave a sink behind, whatever the test's outcome
+        code = None
     assert code == -9, f"fault {fault} not reached (exit {code}):\n{crashing.output()[-3000:]}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -81,6 +82,18 @@ def start_worker(
     return spawn_cli(["worker"], env, log_path)
 
 
+_SPAWNED: list[subprocess.Popen[str]] = []
+
+
+def _kill_leftovers() -> None:
+    for process in _SPAWNED:
+        if process.poll() is None:
+            process.kill()
+
+
+atexit.register(_kill_leftovers)  # a failed or interrupted test must not leave processes behind
+
+
 def spawn_cli(args: list[str], env: dict[str, str], log_path: Path) -> WorkerProcess:
     """Run ``meterstream <args>`` in the background, its output appended to ``log_path``."""
     with log_path.open("a") as handle:
@@ -91,6 +104,7 @@ def spawn_cli(args: list[str], env: dict[str, str], log_path: Path) -> WorkerPro
             stderr=subprocess.STDOUT,
             text=True,
         )
+    _SPAWNED.append(process)
     return WorkerProcess(process, log_path)
 
 
