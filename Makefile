@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install test test-unit test-integration lint format typecheck stack stack-down stack-status clean
+.PHONY: install test test-unit test-integration lint format typecheck demo stack stack-down stack-status clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,10 @@ format: $(VENV)/.installed
 typecheck: $(VENV)/.installed
 	$(BIN)/mypy
 
-stack: $(VENV)/.installed ## run the stack locally without Docker: services up, topics created
+demo: $(VENV)/.installed ## the whole pipeline locally without Docker, with a live view (Ctrl-C stops it)
+	$(BIN)/meterstream demo
+
+stack: $(VENV)/.installed ## the services locally without Docker: Kafka, PostgreSQL, MinIO; topics created
 	$(BIN)/meterstream dev services up
 	$(BIN)/meterstream topics create
 

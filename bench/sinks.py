@@ -30,10 +30,14 @@ Visibility (live): records are published at ``--live-rate`` per second while the
   tick whose broker time is FILE_MAX_AGE after the file's first row, so a row waits at most
   FILE_MAX_AGE + the gap to the next record or tick on its partition + upload + 0.2 s listing.
 
-Peak RSS is each sink process's VmHWM.
+Peak RSS is each sink process's VmHWM. "CPU" is the sink process's user + system time per wall
+second over the measured span (librdkafka's threads included) and, for a local PostgreSQL, the same
+for the sink's server backend: together they show whether a sink is CPU-bound or waiting.
 
     python -m bench.sinks                  # throughput (lake, postgres), then both live runs
     python -m bench.sinks --only lake --no-live
+    python -m bench.sinks --no-live --instances 2      # two sink processes in one group
+    python -m bench.sinks --no-live --py-spy ~/py-spy  # where the time goes (10 % to 90 %)
     python -m bench.sinks --profile        # also drain the backlog in-process under cProfile
     python -m bench.sinks --smoke          # a tiny run (< 60 s) that checks everything works
 """
@@ -127,6 +131,7 @@ def _scratch(stack: contextlib.ExitStack, name: str) -> Path:
 def stores() -> Iterator[Stores]:
     started = []
     with contextlib.ExitStack() as stack:
+        stack.callback(_remove_run_dirs)
         if not os.environ.get("METERSTREAM_KAFKA_BOOTSTRAP_SERVERS"):
             started.append("kafka")
         bootstrap = stack.enter_context(broker(heap="1g"))
@@ -231,9 +236,18 @@ class Run:
         return self.prefix + name
 
 
+_RUN_DIRS: list[Path] = []  # removed when the services stop, whatever happened
+
+
 def new_run(stores: Stores, tag: str) -> Run:
     settings, data_dir, env = fresh_run(stores.bootstrap, tag)
+    _RUN_DIRS.append(data_dir)
     return Run(settings, data_dir, env)
+
+
+def _remove_run_dirs() -> None:
+    while _RUN_DIRS:
+        shutil.rmtree(_RUN_DIRS.pop(), ignore_errors=True)
 
 
 def sink_env(
