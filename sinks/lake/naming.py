@@ -39,6 +39,12 @@ class HourPartition:
         return cls(moment.strftime("%Y-%m-%d"), moment.hour)
 
     @property
+    def start_us(self) -> int:
+        """The hour's first microsecond since the epoch."""
+        moment = datetime.strptime(self.date, "%Y-%m-%d").replace(tzinfo=UTC, hour=self.hour)
+        return (moment - _EPOCH) // timedelta(microseconds=1)
+
+    @property
     def prefix(self) -> str:
         return f"{PREFIX}date={self.date}/hour={self.hour:02d}/"
 

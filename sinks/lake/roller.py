@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from sinks.lake.naming import HourPartition
 
+HOUR_US = 3_600_000_000
+
 
 @dataclass
 class OpenFile:
@@ -26,6 +28,10 @@ class OpenFile:
     first_broker_us: int
     last_offset: int
     rows: int = 0
+    hour_start_us: int = 0  # the hour as an integer range: checked for every record
+
+    def __post_init__(self) -> None:
+        self.hour_start_us = self.hour.start_us
 
 
 class Roller:
@@ -55,7 +61,10 @@ class Roller:
             return True
         if ts_us is None:
             return False
-        return current.rows >= self.max_rows or HourPartition.of(ts_us) != current.hour
+        return (
+            current.rows >= self.max_rows
+            or not current.hour_start_us <= ts_us < current.hour_start_us + HOUR_US
+        )
 
     def start(self, hour: HourPartition, offset: int, broker_us: int) -> None:
         self.open = OpenFile(hour, offset, broker_us, offset)

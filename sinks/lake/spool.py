@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,12 @@ class SpoolFile:
         self._schema = readings_schema()
         self._fields = reading_field_names()
         self._buffer: list[tuple[Any, ...]] = []
+        # Decoded records carry every field of the schema: one C call picks them in order.
+        self._pick = operator.itemgetter(*self._fields)
         self._writer: pq.ParquetWriter | None = None
 
     def append(self, value: Mapping[str, Any], partition: int, offset: int, broker_us: int) -> None:
-        get = value.get
-        self._buffer.append((*(get(n) for n in self._fields), partition, offset, broker_us))
+        self._buffer.append((*self._pick(value), partition, offset, broker_us))
         self.rows += 1
         if len(self._buffer) >= self._row_group_rows:
             self._flush_row_group()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -146,6 +147,7 @@ class SinkLoop:
 
     def _take(self, messages: Sequence[Message]) -> None:
         rewound: set[TopicPartition] = set()
+        counts: Counter[tuple[str, str]] = Counter()  # (topic, kind): one metric update per batch
         for message in messages:
             error = message.error()
             if error is not None:
@@ -160,7 +162,7 @@ class SinkLoop:
                 continue  # re-read after the registry comes back
             timestamp_us = message.timestamp()[1] * 1000
             if is_tick(_headers(message)):
-                self.metrics.records.labels(self._sink, topic, "tick").inc()
+                counts[(topic, "tick")] += 1
                 self.destination.add(Consumed(topic, partition, offset, timestamp_us, None))
                 continue
             try:
@@ -178,8 +180,10 @@ class SinkLoop:
                 rewound.add(tp)
                 self._enter_outage()
                 continue
-            self.metrics.records.labels(self._sink, topic, "record").inc()
+            counts[(topic, "record")] += 1
             self.destination.add(Consumed(topic, partition, offset, timestamp_us, value))
+        for (topic, kind), count in counts.items():
+            self.metrics.records.labels(self._sink, topic, kind).inc(count)
 
     def _dead_letter(self, message: Message, exc: DecodeError) -> None:
         topic = cast(str, message.topic())

@@ -20,8 +20,9 @@ from schemas.loader import current_schema
 @dataclass(frozen=True)
 class Column:
     name: str
-    staging_type: str  # the type in the staging table (COPY target)
+    staging_type: str  # the type in the staging table (binary COPY target)
     is_time: bool = False  # integer microseconds in staging, timestamptz in the table
+    cast: str | None = None  # the table's type when staging holds another (jsonb as text)
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,13 @@ SCORES = TableSpec(
         Column("window_start", "bigint", is_time=True),
         Column("window_end", "bigint", is_time=True),
         Column("n_readings", "integer"),
-        Column("features", "jsonb"),
+        Column("features", "text", cast="jsonb"),
         Column("score", "double precision"),
         Column("threshold", "double precision"),
         Column("is_anomaly", "boolean"),
-        Column("attribution", "jsonb"),
+        Column("attribution", "text", cast="jsonb"),
         Column("top_feature", "text"),
-        Column("model", "jsonb"),
+        Column("model", "text", cast="jsonb"),
         Column("scored_at", "bigint", is_time=True),
         *KAFKA_COLUMNS,
     ),

@@ -407,8 +407,10 @@ def test_null_in_non_null_field_is_a_graphql_error_unless_sent_raw(fake_tibber):
             # The first subscription stays live until the client's `complete` arrives: wait
             # for the second one to start and the first one to end.
             await fake_tibber.await_condition(
-                lambda log: log.subscriptions_started(HOME_OSLO) == 2
-                and len(log.active_subscriptions(HOME_OSLO)) == 1
+                lambda log: (
+                    log.subscriptions_started(HOME_OSLO) == 2
+                    and len(log.active_subscriptions(HOME_OSLO)) == 1
+                )
             )
             raw = {
                 "data": {

@@ -18,6 +18,7 @@ from meterstream.settings import LakeSettings
 from sinks.lake.destination import LakeDestination
 from sinks.lake.naming import HourPartition, parse_key
 from sinks.lake.roller import Roller
+from sinks.lake.schema import reading_field_names
 from sinks.runtime.metrics import SinkMetrics
 from sinks.runtime.records import Consumed, TopicPartition
 
@@ -56,7 +57,8 @@ def _stream(spec: list[tuple[bool, int, int]]) -> list[Consumed]:
         value = (
             None
             if tick
-            else {
+            else {  # decoded records carry every field (absent optional ones as None)
+                **dict.fromkeys(reading_field_names()),
                 "meter_id": "m1",
                 "source": "simulator",
                 "ts": T0 + minutes * MINUTE,
@@ -144,3 +146,10 @@ def test_a_tick_closes_an_old_file_and_a_reading_of_another_hour_starts_a_new_on
     assert roller.closes_before(T0 + 60 * MINUTE, 1)  # next hour
     assert roller.closes_before(T0 - 1, 1)  # previous hour (a late reading)
     assert not roller.closes_before(T0 + 59 * MINUTE, 1)
+
+
+@given(st.integers(0, 4_102_444_800_000_000))  # 1970 to 2100
+def test_an_hour_partition_starts_at_its_first_microsecond(ts_us: int) -> None:
+    hour = HourPartition.of(ts_us)
+    assert hour.start_us <= ts_us < hour.start_us + 3_600_000_000
+    assert HourPartition.of(hour.start_us) == hour
