@@ -148,25 +148,26 @@ class SinkLoop:
     def _take(self, messages: Sequence[Message]) -> None:
         rewound: set[TopicPartition] = set()
         counts: Counter[tuple[str, str]] = Counter()  # (topic, kind): one metric update per batch
+        codecs = self.config.topics
+        add = self.destination.add
         for message in messages:
             error = message.error()
             if error is not None:
                 if error.code() != KafkaError._PARTITION_EOF:
                     log.warning("%s sink: consumer error: %s", self._sink, error)
                 continue
-            topic = cast(str, message.topic())
-            partition = cast(int, message.partition())
-            offset = cast(int, message.offset())
-            tp = (topic, partition)
-            if tp in rewound:
+            topic: str = message.topic()  # type: ignore[assignment]
+            partition: int = message.partition()  # type: ignore[assignment]
+            offset: int = message.offset()  # type: ignore[assignment]
+            if rewound and (topic, partition) in rewound:
                 continue  # re-read after the registry comes back
             timestamp_us = message.timestamp()[1] * 1000
-            if is_tick(_headers(message)):
+            if message.headers() and is_tick(_headers(message)):
                 counts[(topic, "tick")] += 1
-                self.destination.add(Consumed(topic, partition, offset, timestamp_us, None))
+                add(Consumed(topic, partition, offset, timestamp_us, None))
                 continue
             try:
-                value = self.config.topics[topic].decode(
+                value = codecs[topic].decode(
                     message.value(), topic=topic, partition=partition, offset=offset
                 )
             except DecodeError as exc:
@@ -177,11 +178,11 @@ class SinkLoop:
                 # Not the record's fault: read it again once the registry answers.
                 log.warning("%s sink: schema registry unavailable (%s); retrying", self._sink, exc)
                 self._consumer.seek(KafkaTopicPartition(topic, partition, offset))
-                rewound.add(tp)
+                rewound.add((topic, partition))
                 self._enter_outage()
                 continue
             counts[(topic, "record")] += 1
-            self.destination.add(Consumed(topic, partition, offset, timestamp_us, value))
+            add(Consumed(topic, partition, offset, timestamp_us, value))
         for (topic, kind), count in counts.items():
             self.metrics.records.labels(self._sink, topic, kind).inc(count)
 

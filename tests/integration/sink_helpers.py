@@ -20,6 +20,7 @@ from meterstream.kafka.clients import producer_config
 from meterstream.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES, tick_headers
+from sinks.lake.schema import reading_field_names
 from tests.integration.worker_helpers import WorkerProcess, spawn_cli
 
 HOUR_US = 3_600_000_000
@@ -27,7 +28,9 @@ T0_US = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 
 
 def reading(meter: str, ts_us: int, power: float, **extra: Any) -> dict[str, Any]:
+    """A Reading as the codec decodes it: every field present, absent optional ones None."""
     return {
+        **dict.fromkeys(reading_field_names()),
         "meter_id": meter,
         "source": "simulator",
         "ts": ts_us,
