@@ -199,6 +199,15 @@ class Batch:
         if self.max_time is None or time_us > self.max_time:
             self.max_time = time_us
 
+    def absorb_older(self, older: Batch) -> None:
+        """Add an older batch's rows under this one: rows of this batch win for the same key."""
+        for key, row in older._rows.items():
+            self._rows.setdefault(key, row)
+        for time_us in (older.min_time, older.max_time):
+            if time_us is not None:
+                self.min_time = time_us if self.min_time is None else min(self.min_time, time_us)
+                self.max_time = time_us if self.max_time is None else max(self.max_time, time_us)
+
     def drop_partitions(self, partition_position: int, partitions: set[int]) -> int:
         """Forget rows whose Kafka partition is in ``partitions``; returns how many."""
         gone = [k for k, row in self._rows.items() if row[partition_position] in partitions]
