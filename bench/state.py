@@ -20,9 +20,9 @@ from connector.simulator.household import HouseholdSimulator
 from meterstream.kafka.partitioner import partition_for_meter
 from meterstream.settings import WorkerSettings
 from schemas.codec import AvroCodec
-from streams.config import feature_spec, model_config, scaler_factory, window_config
+from streams.config import worker_core
 from streams.metrics import WorkerMetrics
-from streams.processor import HISTORY_PREFIX, WorkerCore
+from streams.processor import HISTORY_PREFIX
 
 START_US = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z
 PARTITIONS = 4
@@ -57,16 +57,9 @@ def main() -> None:
     worker = WorkerSettings()
     readings = AvroCodec.for_schema("Reading")
     metrics = WorkerMetrics()
-    core = WorkerCore(
-        app_id="bench",
+    core = worker_core(
+        worker,
         partitions=PARTITIONS,
-        windows=window_config(worker),
-        features=feature_spec(worker),
-        model=model_config(worker),
-        scaler=scaler_factory(worker),
-        snapshot_every=worker.snapshot_every,
-        outbox_size=worker.outbox,
-        model_cache=worker.model_cache,
         readings=readings,
         scores=AvroCodec.for_schema("AnomalyScore"),
         metrics=metrics,

@@ -50,9 +50,9 @@ from schemas.topics import (
     is_tick,
     tick_headers,
 )
-from streams.config import feature_spec, model_config, scaler_factory, window_config
+from streams.config import worker_core
 from streams.metrics import WorkerMetrics
-from streams.processor import Output, WorkerCore
+from streams.processor import Output
 
 log = logging.getLogger(__name__)
 
@@ -194,16 +194,9 @@ class WorkerApp:
             if settings.schema_registry.url
             else None
         )
-        self.core = WorkerCore(
-            app_id=worker.app_id,
+        self.core = worker_core(
+            worker,
             partitions=kafka.partitions,
-            windows=window_config(worker),
-            features=feature_spec(worker),
-            model=model_config(worker),
-            scaler=scaler_factory(worker),
-            snapshot_every=worker.snapshot_every,
-            outbox_size=worker.outbox,
-            model_cache=worker.model_cache,
             readings=AvroCodec.for_schema(
                 "Reading", registry=registry, subject=value_subject(self.readings_topic_name)
             ),

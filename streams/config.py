@@ -6,10 +6,13 @@ import functools
 from collections.abc import Callable
 
 from meterstream.settings import WorkerSettings
+from schemas.codec import AvroCodec
 from streams.core.features import DEFAULT_FEATURES, FeatureSpec
 from streams.core.model import ModelConfig, Scaler
 from streams.core.scaling import OnlineScaler
 from streams.core.types import WindowConfig
+from streams.metrics import WorkerMetrics
+from streams.processor import WorkerCore
 
 _US = 1_000_000
 
@@ -59,3 +62,28 @@ def model_config(worker: WorkerSettings) -> ModelConfig:
 def scaler_factory(worker: WorkerSettings) -> Callable[[], Scaler]:
     spec = feature_spec(worker)
     return functools.partial(OnlineScaler, len(spec.names), std_floor=spec.std_floors())
+
+
+def worker_core(
+    worker: WorkerSettings,
+    *,
+    partitions: int,
+    readings: AvroCodec,
+    scores: AvroCodec,
+    metrics: WorkerMetrics,
+) -> WorkerCore:
+    """The worker's core (no Faust, no Kafka) configured from the settings."""
+    return WorkerCore(
+        app_id=worker.app_id,
+        partitions=partitions,
+        windows=window_config(worker),
+        features=feature_spec(worker),
+        model=model_config(worker),
+        scaler=scaler_factory(worker),
+        snapshot_every=worker.snapshot_every,
+        outbox_size=worker.outbox,
+        model_cache=worker.model_cache,
+        readings=readings,
+        scores=scores,
+        metrics=metrics,
+    )
