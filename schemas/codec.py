@@ -198,7 +198,8 @@ class AvroCodec:
             ) from exc
         if end != len(data):
             raise DecodeError(f"{len(data) - end} stray bytes after the {plan.label} record")
-        return cast(dict[str, Any], record)  # a record schema always reads into a dict
+        # A string type: `dict[str, Any]` would build a generic alias on every record.
+        return cast("dict[str, Any]", record)  # a record schema always reads into a dict
 
     def _new_plan(self, key: bytes | int) -> _WriterPlan:
         """Work out (and cache) how to read a writer version met for the first time.
