@@ -101,7 +101,7 @@ class WorkerSettings(Group):
     # -- operations ----------------------------------------------------------------------------
     batch_size: int = Field(2000, ge=1, description="Records processed per batch.")
     flush_interval: Duration = Field(
-        1.0,
+        5.0,
         ge=0,
         description="Longest time applied state waits before it is written to the tables "
         "(0: after every batch). Longer: fewer writes with many meters; a crash redoes more.",
