@@ -81,6 +81,7 @@ from meterstream.kafka.clients import producer_config
 from meterstream.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import READINGS, SCORES, tick_headers
+from streams.core.features import DEFAULT_FEATURES
 
 SIM_START_US = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z, as bench.worker publishes
 SIM_INTERVAL_S = 2.0
@@ -88,16 +89,8 @@ DAY_US = 86_400_000_000
 LAKE_TARGET = 100_000
 POSTGRES_TARGET = 50_000
 SCORES_P99_TARGET_S = 2.0
-FEATURES = (
-    "power_mean_w",
-    "power_std_w",
-    "power_max_w",
-    "power_min_w",
-    "voltage_min_mean_v",
-    "current_imbalance",
-    "tod_sin",
-    "tod_cos",
-)
+# The worker's default feature names, so synthetic scores look like real ones.
+FEATURES = (*DEFAULT_FEATURES, "tod_sin", "tod_cos")
 
 
 # -- services -------------------------------------------------------------------------------------

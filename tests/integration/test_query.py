@@ -25,10 +25,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 from minio import Minio
-from pydantic import SecretStr
 
 from meterstream.cli import main
-from meterstream.settings import LakeSettings, S3Settings, Settings, WorkerSettings, load_settings
+from meterstream.settings import Settings
 from sinks.lake.schema import readings_schema
 from sinks.query import lake as lake_module
 from sinks.query.examples import (
@@ -42,7 +41,7 @@ from sinks.query.lake import LakeQueryError, httpfs_extension_dir, open_lake, ru
 from sinks.query.views import VIEW_NAMES
 from streams.core.energy import daily_energy_kwh, energy_by_window
 from tests.services.endpoints import S3Endpoint
-from tests.support.lake_files import Row, put_file, put_lake, reading_row
+from tests.support.lake_files import Row, lake_settings, put_file, put_lake, reading_row
 
 S = 1_000_000
 START = datetime(2024, 3, 4, tzinfo=UTC)  # a Monday; Oslo is UTC+1 in March
@@ -131,15 +130,13 @@ def lake_bucket(s3_service: S3Endpoint) -> Iterator[tuple[Minio, str]]:
 
 
 def _settings(s3_service: S3Endpoint, bucket: str) -> Settings:
-    return load_settings(
-        env_file_paths=(),
-        s3=S3Settings(
-            endpoint=s3_service.endpoint,
-            access_key=s3_service.access_key,
-            secret_key=SecretStr(s3_service.secret_key),
-        ),
-        lake=LakeSettings(bucket=bucket),
-        worker=WorkerSettings(window=WINDOW_S, energy_max_gap=MAX_GAP_S),
+    return lake_settings(
+        s3_service.endpoint,
+        s3_service.access_key,
+        s3_service.secret_key,
+        bucket,
+        window_s=WINDOW_S,
+        max_gap_s=MAX_GAP_S,
     )
 
 

@@ -30,13 +30,11 @@ from typing import Any
 
 import pytest
 from minio import Minio
-from pydantic import SecretStr
 
-from meterstream.settings import LakeSettings, S3Settings, WorkerSettings, load_settings
 from sinks.query.lake import open_lake, run_query
 from sinks.query.trino import DEFAULT_BUCKET
 from tests.services.endpoints import S3Endpoint
-from tests.support.lake_files import put_file, put_lake, reading_row
+from tests.support.lake_files import lake_settings, put_file, put_lake, reading_row
 
 pytestmark = pytest.mark.trino
 
@@ -277,15 +275,8 @@ def test_init_sql_and_views_on_trino(trino_server: tuple[Trino, str], s3_service
             "SELECT meter_id, CAST(day AS varchar), kwh FROM lake.meterstream.daily_energy"
         )
     }
-    settings = load_settings(
-        env_file_paths=(),
-        s3=S3Settings(
-            endpoint=s3_service.endpoint,
-            access_key=s3_service.access_key,
-            secret_key=SecretStr(s3_service.secret_key),
-        ),
-        lake=LakeSettings(bucket=bucket),
-        worker=WorkerSettings(window=60.0, energy_max_gap=30.0),
+    settings = lake_settings(
+        s3_service.endpoint, s3_service.access_key, s3_service.secret_key, bucket
     )
     con = open_lake(settings)
     try:

@@ -16,7 +16,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from minio import Minio
+from pydantic import SecretStr
 
+from meterstream.settings import LakeSettings, S3Settings, Settings, WorkerSettings, load_settings
 from sinks.lake.schema import readings_schema
 
 TOPIC = "meter.readings.v1"
@@ -99,3 +101,21 @@ def put_lake(
     """Upload rows as the lake sink would: one file per (date, hour, partition)."""
     ordered = sorted(rows, key=lambda r: (file_slot(r), r["kafka_offset"]))
     return [put_file(client, bucket, list(g), drop=drop) for _, g in groupby(ordered, file_slot)]
+
+
+def lake_settings(
+    endpoint: str,
+    access_key: str,
+    secret_key: str,
+    bucket: str,
+    *,
+    window_s: float = 60.0,
+    max_gap_s: float = 30.0,
+) -> Settings:
+    """Settings for reading a test bucket as the lake (the energy views' window and gap too)."""
+    return load_settings(
+        env_file_paths=(),
+        s3=S3Settings(endpoint=endpoint, access_key=access_key, secret_key=SecretStr(secret_key)),
+        lake=LakeSettings(bucket=bucket),
+        worker=WorkerSettings(window=window_s, energy_max_gap=max_gap_s),
+    )
