@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import time
 
-from meterstream.backoff import Backoff
 from meterstream.faults import arm
 from meterstream.kafka.topics import check_topics
 from meterstream.settings import Settings
@@ -13,28 +11,23 @@ from schemas.topics import READINGS, READINGS_DLQ
 from sinks.lake.destination import LakeDestination
 from sinks.lake.spool import clean_spool
 from sinks.lake.store import LakeStore
-from sinks.runtime.destination import StoreUnavailable
 from sinks.runtime.loop import LoopConfig, SinkLoop
 from sinks.runtime.metrics import SinkMetrics
-from sinks.runtime.runner import codec_for, run_loop
+from sinks.runtime.runner import codec_for, run_loop, when_reachable
 
 log = logging.getLogger(__name__)
 
 
-def prepare_bucket(settings: Settings, store: LakeStore, deadline_s: float = 600.0) -> None:
+def prepare_bucket(settings: Settings, store: LakeStore) -> None:
     """Create the bucket and apply the lifecycle rule, waiting for S3 to come up first."""
-    backoff = Backoff(settings.lake.retry_initial, settings.lake.retry_max)
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            log.info("lake: %s", store.ensure_bucket(settings.lake.expire_after_days))
-            return
-        except StoreUnavailable as exc:
-            if time.monotonic() > deadline:
-                raise
-            delay = backoff.next_delay()
-            log.warning("waiting for S3 (%s); retry in %.1f s", exc, delay)
-            time.sleep(delay)
+    lake = settings.lake
+    done = when_reachable(
+        lambda: store.ensure_bucket(lake.expire_after_days),
+        "S3",
+        lake.retry_initial,
+        lake.retry_max,
+    )
+    log.info("lake: %s", done)
 
 
 def build_lake_sink(settings: Settings, store: LakeStore) -> SinkLoop:

@@ -162,7 +162,9 @@ class SinkLoop:
             if rewound and (topic, partition) in rewound:
                 continue  # re-read after the registry comes back
             timestamp_us = message.timestamp()[1] * 1000
-            if message.headers() and is_tick(_headers(message)):
+            headers = message.headers()
+            # confluent-kafka's consumer gives headers as a list of (str, bytes) pairs.
+            if headers and is_tick(cast("list[tuple[str, bytes | None]]", headers)):
                 counts[(topic, "tick")] += 1
                 add(Consumed(topic, partition, offset, timestamp_us, None))
                 continue
@@ -335,12 +337,6 @@ class SinkLoop:
                 lag[topic] = lag.get(topic, 0) + max(0, high - position)
         for topic, value in lag.items():
             self.metrics.lag.labels(self._sink, topic).set(value)
-
-
-def _headers(message: Message) -> list[tuple[str, bytes | None]]:
-    raw = message.headers() or []
-    pairs = raw.items() if isinstance(raw, dict) else raw
-    return [(k, v.encode() if isinstance(v, str) else v) for k, v in pairs]
 
 
 def _describe(tps: Collection[TopicPartition]) -> str:

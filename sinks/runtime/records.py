@@ -6,7 +6,7 @@ and never touch a Kafka client, which keeps them testable without a broker.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 TopicPartition = tuple[str, int]
@@ -31,21 +31,3 @@ class Consumed(NamedTuple):
     @property
     def tp(self) -> TopicPartition:
         return (self.topic, self.partition)
-
-    @property
-    def is_empty(self) -> bool:
-        return self.value is None
-
-
-def merge_offsets(
-    into: dict[TopicPartition, int], more: Iterable[tuple[TopicPartition, int]]
-) -> dict[TopicPartition, int]:
-    """Keep the highest next-offset per partition (commits never move backwards).
-
-    >>> merge_offsets({("t", 0): 5}, [(("t", 0), 3), (("t", 1), 9)])
-    {('t', 0): 5, ('t', 1): 9}
-    """
-    for tp, offset in more:
-        if offset > into.get(tp, -1):
-            into[tp] = offset
-    return into

@@ -5,20 +5,49 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
 
+from meterstream.backoff import Backoff
 from meterstream.health import HealthServer
 from meterstream.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.registry import ConfluentRegistry, value_subject
+from sinks.runtime.destination import StoreUnavailable
 from sinks.runtime.loop import SinkLoop
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 EXIT_OK = 0
 EXIT_UNFLUSHED = 1  # the store stayed down at shutdown: nothing lost, but re-read on next start
+
+
+def when_reachable(
+    action: Callable[[], T],
+    store: str,
+    retry_initial: float,
+    retry_max: float,
+    *,
+    transient: tuple[type[BaseException], ...] = (StoreUnavailable,),
+    deadline_s: float = 600.0,
+) -> T:
+    """Run a start-up step (migrations, bucket), waiting with backoff while ``store`` is down."""
+    backoff = Backoff(retry_initial, retry_max)
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            return action()
+        except transient as exc:
+            if time.monotonic() > deadline:
+                raise
+            delay = backoff.next_delay()
+            log.warning("waiting for %s (%s); retry in %.1f s", store, exc, delay)
+            time.sleep(delay)
 
 
 def codec_for(settings: Settings, record: str, topic: str) -> AvroCodec:

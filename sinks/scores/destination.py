@@ -24,7 +24,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from meterstream.faults import fault_point
-from meterstream.settings import DbSettings, PostgresSettings, ScoresSinkSettings
+from meterstream.settings import PostgresSettings, ScoresSinkSettings
+from sinks.db.connect import connect as connect_writer
+from sinks.db.errors import DbConnectError
 from sinks.runtime.destination import Commit, StoreUnavailable
 from sinks.runtime.metrics import SinkMetrics
 from sinks.runtime.records import Consumed, TopicPartition
@@ -37,10 +39,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def connect(postgres: PostgresSettings, application_name: str) -> psycopg.Connection:
-    """A connection that notices a dead server or a cut network within about half a minute."""
+    """The writer's connection (:func:`sinks.db.connect.connect`), tuned for a long-lived sink.
+
+    Keepalives and ``tcp_user_timeout`` notice a dead server or a cut network within about half a
+    minute; any failure to connect is an outage the sink waits out.
+    """
     try:
-        return psycopg.connect(
-            **postgres.connect_kwargs(),
+        return connect_writer(
+            postgres,
             application_name=application_name,
             connect_timeout=5,
             keepalives=1,
@@ -49,8 +55,8 @@ def connect(postgres: PostgresSettings, application_name: str) -> psycopg.Connec
             keepalives_count=3,
             tcp_user_timeout=30_000,
         )
-    except psycopg.OperationalError as exc:
-        raise StoreUnavailable(f"PostgreSQL unreachable: {_first_line(exc)}") from None
+    except DbConnectError as exc:
+        raise StoreUnavailable(str(exc)) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -100,7 +106,6 @@ class ScoresDestination:
     def __init__(
         self,
         postgres: PostgresSettings,
-        db: DbSettings,
         sink: ScoresSinkSettings,
         tables: Mapping[str, TableSpec],
         metrics: SinkMetrics,
@@ -109,7 +114,6 @@ class ScoresDestination:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._postgres = postgres
-        self._db = db
         self._sink = sink
         self._tables = dict(tables)  # full topic name -> table
         self._writers = {topic: TableWriter(spec) for topic, spec in self._tables.items()}

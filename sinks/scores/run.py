@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import psycopg
 
-from meterstream.backoff import Backoff
 from meterstream.faults import arm
 from meterstream.kafka.topics import check_topics
 from meterstream.settings import Settings
@@ -15,7 +13,7 @@ from schemas.topics import READINGS, READINGS_DLQ, SCORES
 from sinks.runtime.destination import StoreUnavailable
 from sinks.runtime.loop import LoopConfig, SinkLoop
 from sinks.runtime.metrics import SinkMetrics
-from sinks.runtime.runner import codec_for, run_loop
+from sinks.runtime.runner import codec_for, run_loop, when_reachable
 from sinks.scores.destination import ScoresDestination, connect
 from sinks.scores.rows import READINGS as READINGS_TABLE
 from sinks.scores.rows import SCORES as SCORES_TABLE
@@ -24,26 +22,23 @@ from sinks.scores.rows import TableSpec
 log = logging.getLogger(__name__)
 
 
-def migrate_when_reachable(settings: Settings, deadline_s: float = 600.0) -> None:
+def migrate_when_reachable(settings: Settings) -> None:
     """Apply pending migrations, waiting (with backoff) for PostgreSQL to come up first."""
-    from sinks.db.migrate import migrate
+    from sinks.db.migrate import MigrationReport, migrate
 
-    backoff = Backoff(settings.scores.retry_initial, settings.scores.retry_max)
-    deadline = time.monotonic() + deadline_s
-    while True:
-        try:
-            with connect(settings.postgres, "meterstream-migrate") as conn:
-                report = migrate(conn, settings.db)
-        except (StoreUnavailable, psycopg.OperationalError) as exc:
-            if time.monotonic() > deadline:
-                raise
-            delay = backoff.next_delay()
-            log.warning("waiting for PostgreSQL (%s); retry in %.1f s", exc, delay)
-            time.sleep(delay)
-            continue
-        applied = ", ".join(report.applied) or "none pending"
-        log.info("database schema (%s path): migrations applied: %s", report.path, applied)
-        return
+    def apply() -> MigrationReport:
+        with connect(settings.postgres, "meterstream-migrate") as conn:
+            return migrate(conn, settings.db)
+
+    report = when_reachable(
+        apply,
+        "PostgreSQL",
+        settings.scores.retry_initial,
+        settings.scores.retry_max,
+        transient=(StoreUnavailable, psycopg.OperationalError),
+    )
+    applied = ", ".join(report.applied) or "none pending"
+    log.info("database schema (%s path): migrations applied: %s", report.path, applied)
 
 
 def build_scores_sink(settings: Settings) -> SinkLoop:
@@ -61,7 +56,7 @@ def build_scores_sink(settings: Settings) -> SinkLoop:
         ),
     }
     metrics = SinkMetrics("scores")
-    destination = ScoresDestination(settings.postgres, settings.db, sink, tables, metrics)
+    destination = ScoresDestination(settings.postgres, sink, tables, metrics)
     config = LoopConfig(
         group_id=sink.group_id,
         topics=codecs,
