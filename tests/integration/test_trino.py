@@ -199,12 +199,23 @@ def _wait_started(trino: Trino, process: subprocess.Popen[bytes], log: Path) -> 
             raise AssertionError(f"trino exited: {log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{trino.url}/v1/info", timeout=2) as response:
-                if not json.load(response).get("starting", True):
-                    return
+                started = not json.load(response).get("starting", True)
         except OSError:
-            pass
+            started = False
+        # "Started" comes before the coordinator's own node is announced as active; until then
+        # every query fails with "No nodes available to run query".
+        if started and _runs_queries(trino):
+            return
         time.sleep(1)
     raise AssertionError(f"trino did not start in {START_TIMEOUT:.0f} s: {log.read_text()[-3000:]}")
+
+
+def _runs_queries(trino: Trino) -> bool:
+    try:
+        rows = trino.query("SELECT count(*) FROM system.runtime.nodes WHERE state = 'active'")
+    except (AssertionError, OSError):
+        return False
+    return bool(rows and rows[0][0])
 
 
 def _statements(path: Path, bucket: str) -> list[str]:
