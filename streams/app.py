@@ -5,10 +5,13 @@ decisions about windows, offsets and scores are ours (:mod:`streams.processor`),
 windowed tables close windows on the wall clock, drop late data silently and lose open windows on
 restart (``docs/architecture.md``).
 
-Order of work for one batch from ``take_events``, per partition:
+The consumer hands the agent one event per partition and fetch, carrying the fetched records
+(:mod:`streams.fetch`: Faust's event per record cost four times the worker's own work). Order of
+work for one batch:
 
 1. apply every record in offset order (or skip it if the state already has it);
-2. write each changed meter's state once, then the partition's applied offset (changelogged);
+2. at most every flush interval, write each changed meter's state once, then the partition's
+   applied offset (changelogged);
 3. queue the batch's scores on the producer.
 
 A crash after 2 and before the scores leave is covered by the outbox (re-sent on the next
@@ -21,14 +24,14 @@ import logging
 import shutil
 import socket
 import time
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-import faust
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
+from faust.types.tuples import FutureMessage
 
 from meterstream.faults import fault_point
 from meterstream.kafka.clients import consumer_config
@@ -51,8 +54,10 @@ from schemas.topics import (
     tick_headers,
 )
 from streams.config import worker_core
+from streams.fetch import BatchingApp, BatchingConsumer, BatchMessage
 from streams.metrics import WorkerMetrics
 from streams.processor import Output
+from streams.tables import TrackedTable
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +93,7 @@ def mark_clean_stop(data_dir: Path) -> None:
 
 @dataclass(frozen=True)
 class _Record:
-    """The parts of a consumed record the worker uses, from Faust or from confluent-kafka."""
+    """A record read with confluent-kafka, shaped like aiokafka's (timestamp in ms)."""
 
     topic: str
     partition: int
@@ -96,19 +101,7 @@ class _Record:
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
-    append_ms: int
-
-    @classmethod
-    def of(cls, message: Any) -> _Record:
-        return cls(
-            message.topic,
-            message.partition,
-            message.offset,
-            message.key,
-            message.value,
-            list(message.headers or []),
-            int(message.timestamp * 1000),
-        )
+    timestamp: int
 
     @classmethod
     def from_confluent(cls, message: Any) -> _Record:
@@ -141,7 +134,7 @@ class WorkerApp:
         self.readings_topic_name = prefix + READINGS
         self.metrics = WorkerMetrics()
         ProducerBuffer.max_messages = max(ProducerBuffer.max_messages, PRODUCER_BUFFER_MESSAGES)
-        self.app = faust.App(
+        self.app = BatchingApp(
             worker.app_id,
             broker=[f"kafka://{host.strip()}" for host in kafka.bootstrap_servers.split(",")],
             store="rocksdb://",
@@ -163,8 +156,10 @@ class WorkerApp:
             consumer_auto_offset_reset="earliest",
             producer_max_request_size=CHANGELOG_MAX_MESSAGE_BYTES,
             consumer_max_fetch_size=2 * CHANGELOG_MAX_MESSAGE_BYTES,
+            broker_max_poll_records=worker.batch_size,
             stream_wait_empty=True,
             processing_guarantee="at_least_once",
+            Table=TrackedTable,
         )
         raw: dict[str, Any] = {
             "key_type": bytes,
@@ -173,6 +168,7 @@ class WorkerApp:
             "value_serializer": "raw",
         }
         self.readings = self.app.topic(self.readings_topic_name, partitions=kafka.partitions, **raw)
+        self.app.batched_topics = frozenset({self.readings_topic_name})
         self.scores = self.app.topic(prefix + SCORES, partitions=kafka.partitions, **raw)
         self.dlq = self.app.topic(prefix + READINGS_DLQ, partitions=kafka.partitions, **raw)
         rocksdb = {
@@ -187,8 +183,8 @@ class WorkerApp:
             "value_type": bytes,
             "options": rocksdb,
         }
-        self.state = self.app.Table("meter-state", **table_args)
-        self.snapshots = self.app.Table("meter-snapshots", **table_args)
+        self.state = cast(TrackedTable, self.app.Table("meter-state", **table_args))
+        self.snapshots = cast(TrackedTable, self.app.Table("meter-snapshots", **table_args))
         registry = (
             ConfluentRegistry(settings.schema_registry.url)
             if settings.schema_registry.url
@@ -208,6 +204,7 @@ class WorkerApp:
         self._client_config = consumer_config(settings.kafka, worker.app_id)
         self._flush_interval = worker.flush_interval
         self._last_flush: dict[int, float] = {}
+        self._snapshot_marks: dict[int, FutureMessage | None] = {}
         self.app.agent(self.readings, name="score")(self._process)
         self.app.timer(worker.tick_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -245,71 +242,92 @@ class WorkerApp:
                 log.exception("could not send a tick to %s[%d]", tp.topic, tp.partition)
 
     # -- the agent -----------------------------------------------------------------------------
-    async def _process(self, stream: Any) -> None:
-        async for events in stream.take_events(
-            self.settings.worker.batch_size, within=self.settings.worker.batch_timeout
-        ):
-            with self.metrics.batch_seconds.time():
-                by_partition: dict[int, list[Any]] = defaultdict(list)
-                for event in events:
-                    by_partition[event.message.partition].append(event)
-                outputs: list[Output] = []
-                now = time.monotonic()
-                for partition, group in by_partition.items():
-                    # Table reads and writes go to the partition of the "current event".
-                    stream._set_current_event(group[-1])
-                    outputs.extend(await self._apply(partition, group))
-                    # State is written at most every flush_interval: with thousands of meters a
-                    # batch touches each meter about once, and a write per reading is what made
-                    # the one-record-at-a-time path slow. Anything applied but not yet written is
-                    # applied again after a crash (the state owns its position), giving the
-                    # same scores.
-                    if now - self._last_flush.get(partition, 0.0) >= self._flush_interval:
-                        self._last_flush[partition] = now
-                        self.metrics.changelog_bytes.inc(
-                            self.core.flush_partition(partition, self.state)
-                        )
-                for output in outputs:
-                    await self.scores.send(key=output.meter_id.encode(), value=output.payload)
-                fault_point("after_output")
+    @property
+    def _consumer(self) -> BatchingConsumer:
+        return cast(BatchingConsumer, self.app.consumer)
 
-    async def _apply(self, partition: int, events: list[Any]) -> list[Output]:
+    async def _process(self, stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            if not isinstance(message, BatchMessage):  # the consumer batches this topic
+                raise TypeError(f"expected a batch of records, got {type(message).__name__}")
+            partition = message.partition
+            with self.metrics.batch_seconds.time():
+                outputs = await self._apply(partition, message.records)
+                # State is written at most every flush_interval: with thousands of meters a batch
+                # touches each meter about once, and a write per reading is what made the
+                # one-record-at-a-time path slow. Anything applied but not yet written is applied
+                # again after a crash (the state owns its position), giving the same scores.
+                # Table writes go to the partition of the current event: this batch's.
+                now = time.monotonic()
+                since = now - self._last_flush.setdefault(partition, now)
+                if since >= self._flush_interval or self.core.flush_wanted(partition):
+                    self._last_flush[partition] = now
+                    await self._snapshots_durable(partition)
+                    self.metrics.changelog_bytes.inc(
+                        self.core.flush_partition(partition, self.state)
+                    )
+                    # What the next flush of this partition waits for.
+                    self._snapshot_marks[partition] = self.snapshots.last_writes.get(partition)
+            for output in outputs:
+                await self.scores.send(key=output.meter_id.encode(), value=output.payload)
+            self._consumer.ack_batch(message)
+            fault_point("after_output")
+
+    async def _snapshots_durable(self, partition: int) -> None:
+        """Wait until the snapshot writes queued before the previous flush are acknowledged.
+
+        The state written next relies on the snapshots taken before the previous flush (a meter
+        keeps its feature vectors back to the snapshot before its latest, so losing only the
+        latest is harmless). They sit in another changelog topic, with no ordering against the
+        state's, so without this wait a crash could leave a state whose snapshot never arrived.
+        A flush interval later they are almost always acknowledged already: no wait.
+        """
+        mark = self._snapshot_marks.get(partition)
+        if mark is not None and not mark.done():
+            with self.metrics.durable_wait_seconds.time():
+                await mark
+
+    async def _apply(self, partition: int, records: Sequence[Any]) -> list[Output]:
+        """Apply a partition's records (aiokafka's or :class:`_Record`) in offset order."""
         outputs: list[Output] = []
         if not self.core.is_open(partition):
             resend = self.core.open_partition(partition, self.state)
             self.metrics.resent.inc(len(resend))
             outputs.extend(resend)
         counts = {"tick": 0, "reading": 0}
-        for event in events:
-            message = event.message
-            offset = message.offset
+        for record in records:
+            offset = record.offset
             applied = self.core.applied(partition)
             if applied is not None and offset <= applied:
                 self.metrics.replayed_skipped.inc()  # already in the state
                 continue
-            if applied is not None and offset > applied + 1:
-                # The state is behind what Kafka delivers (its changelog lost the tail of what
-                # was committed before a crash): read the missing records first, in order.
-                for record in self._read_range(partition, applied + 1, offset):
-                    outputs.extend(await self._apply_record(partition, record, counts))
-            outputs.extend(await self._apply_record(partition, _Record.of(message), counts))
+            if applied is None or offset > applied + 1:
+                # The state is behind what Kafka delivers: Faust commits what was applied, the
+                # state is written up to a flush interval later, so after a crash the group's
+                # offset can be ahead of the state's (or the state has no position at all while
+                # the group has one). Read the missing records first, in order.
+                start = None if applied is None else applied + 1
+                for missing in self._read_range(partition, start, offset):
+                    outputs.extend(await self._apply_record(partition, missing, counts))
+            outputs.extend(await self._apply_record(partition, record, counts))
         for kind, count in counts.items():
             self.metrics.records.labels(kind).inc(count)
         return outputs
 
     async def _apply_record(
-        self, partition: int, record: _Record, counts: dict[str, int]
+        self, partition: int, record: Any, counts: dict[str, int]
     ) -> list[Output]:
         if is_tick(record.headers):
             counts["tick"] += 1
-            return self.core.apply_tick(partition, record.offset, record.append_ms, self.snapshots)
+            return self.core.apply_tick(partition, record.offset, record.timestamp, self.snapshots)
         counts["reading"] += 1
         try:
             return self.core.apply_reading(
                 partition,
                 record.offset,
                 record.value or b"",
-                append_ms=record.append_ms,
+                append_ms=record.timestamp,
                 state=self.state,
                 snapshots=self.snapshots,
                 topic=self.readings_topic_name,
@@ -319,11 +337,12 @@ class WorkerApp:
             self.core.skip(partition, record.offset)
             return []
 
-    def _read_range(self, partition: int, start: int, end: int) -> list[_Record]:
+    def _read_range(self, partition: int, start: int | None, end: int) -> list[_Record]:
         """Records [start, end) of a readings partition, read directly (a rare recovery path).
 
-        Faust will not deliver offsets below what its group committed, so a seek cannot bring
-        them back; a short-lived consumer of our own can.
+        ``start=None``: from the start of the log (the state has never applied a record of this
+        partition). Faust will not deliver offsets below what its group committed, so a seek
+        cannot bring them back; a short-lived consumer of our own can.
         """
         from confluent_kafka import Consumer, TopicPartition
 
@@ -338,7 +357,9 @@ class WorkerApp:
             low, _ = consumer.get_watermark_offsets(
                 TopicPartition(self.readings_topic_name, partition), timeout=10
             )
-            if low > start:
+            if start is None:
+                start = low
+            elif low > start:
                 self.metrics.gaps.inc(low - start)
                 log.error(
                     "partition %d: records %d..%d are gone (retention) before the worker applied them",
@@ -352,10 +373,15 @@ class WorkerApp:
                 return records
             consumer.assign([TopicPartition(self.readings_topic_name, partition, start)])
             deadline = time.monotonic() + 60
-            while len(records) < end - start and time.monotonic() < deadline:
+            reached_end = False  # offsets may have holes (transaction markers): read up to `end`
+            while not reached_end and time.monotonic() < deadline:
                 for message in consumer.consume(1000, timeout=1.0):
                     offset = message.offset()
-                    if message.error() is None and offset is not None and start <= offset < end:
+                    if message.error() is not None or offset is None:
+                        continue
+                    if offset >= end - 1:
+                        reached_end = True
+                    if start <= offset < end:
                         records.append(_Record.from_confluent(message))
             self.metrics.seeks.inc()
             log.warning(

@@ -93,6 +93,12 @@ class WorkerMetrics:
             buckets=(1e-3, 1e-2, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
             registry=r,
         )
+        self.durable_wait_seconds = Histogram(
+            p + "durable_wait_seconds",
+            "Time a state flush waited for earlier snapshot writes to be acknowledged by Kafka.",
+            buckets=(1e-3, 1e-2, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r,
+        )
         self.lag = Gauge(
             p + "consumer_lag",
             "Records behind the end of each partition.",

@@ -65,6 +65,8 @@ class _Meter:
     windows: MeterWindows
     dirty: bool = False  # the hot value changed since the last flush
     history_dirty: bool = False  # a window closed since the last flush
+    snapshot_due: bool = False  # a snapshot is due but waits for the next flush
+    snapshot_unflushed: bool = False  # a snapshot was written since the last flush
 
 
 @dataclass
@@ -75,6 +77,7 @@ class _Partition:
     # Applied offsets at the last few flushes: outbox entries closed after the oldest one are
     # kept, whatever the outbox size, because their scores may still sit in the producer.
     flush_marks: deque[int] = field(default_factory=lambda: deque(maxlen=OUTBOX_BATCHES))
+    flush_wanted: bool = False  # a meter's due snapshot waits for a flush (see _score)
 
 
 class WorkerCore:
@@ -164,6 +167,10 @@ class WorkerCore:
     def applied(self, partition: int) -> int | None:
         return self._parts[partition].applied
 
+    def flush_wanted(self, partition: int) -> bool:
+        """True when a meter needs a flush before its next snapshot: flush before the interval."""
+        return self._parts[partition].flush_wanted
+
     # -- records -----------------------------------------------------------------------------
     def _meter(self, part: _Partition, meter_id: str, state: Table) -> _Meter:
         meter = part.meters.get(meter_id)
@@ -224,7 +231,7 @@ class WorkerCore:
             self.metrics.late_readings.inc()
         elif result.outcome == "duplicate":
             self.metrics.duplicate_readings.inc()
-        outputs = self._score(meter_id, meter, result.closed, snapshots)
+        outputs = self._score(part, meter_id, meter, result.closed, snapshots)
         if meter.windows.open_window_starts:
             part.idle.add(meter_id)
         else:
@@ -244,7 +251,7 @@ class WorkerCore:
             if closed:
                 meter.dirty = True
                 self.metrics.idle_flushes.inc()
-                outputs.extend(self._score(meter_id, meter, closed, snapshots))
+                outputs.extend(self._score(part, meter_id, meter, closed, snapshots))
             if not meter.windows.open_window_starts:
                 part.idle.discard(meter_id)
         part.applied = offset
@@ -256,7 +263,12 @@ class WorkerCore:
 
     # -- scoring -----------------------------------------------------------------------------
     def _score(
-        self, meter_id: str, meter: _Meter, closed: list[ClosedWindow], snapshots: Table
+        self,
+        part: _Partition,
+        meter_id: str,
+        meter: _Meter,
+        closed: list[ClosedWindow],
+        snapshots: Table,
     ) -> list[Output]:
         outputs = []
         for window in closed:
@@ -278,7 +290,20 @@ class WorkerCore:
             meter.history_dirty = True
             outputs.append(Output(meter_id, window.start_us, payload))
             if state.windows_total % self.snapshot_every == 0:
+                meter.snapshot_due = True
+            if meter.snapshot_due and meter.snapshot_unflushed:
+                # Windows close faster than the state is flushed (a replay): ask for a flush now,
+                # or the meter's history (vectors since the previous snapshot, outbox) would
+                # grow towards the changelog's record size limit.
+                part.flush_wanted = True
+            elif meter.snapshot_due:
+                # At most one snapshot per meter between two state flushes: the manifest keeps
+                # two snapshots, and after a crash the state in the changelog (an older flush)
+                # must still find one that is not ahead of it. When windows close faster than
+                # flushes happen (a replay), the due snapshot waits for the next flush.
                 self._snapshot(meter_id, state, model, window, snapshots)
+                meter.snapshot_due = False
+                meter.snapshot_unflushed = True
             self.metrics.windows_scored.inc()
             if result.is_anomaly:
                 self.metrics.anomalies.inc()
@@ -425,6 +450,7 @@ class WorkerCore:
                 written += len(history)
                 meter.history_dirty = False
                 self.metrics.history_bytes.observe(len(history))
+            meter.snapshot_unflushed = False
             meter.state.windows = meter.windows.to_bytes()
             value = meter.state.hot_bytes()
             state[meter_id.encode()] = value
@@ -435,5 +461,6 @@ class WorkerCore:
             # Last: in the changelog it follows the states it covers (one partition, one producer).
             state[applied_key(partition)] = str(part.applied).encode()
             part.flush_marks.append(part.applied)
+        part.flush_wanted = False
         fault_point("after_state_write")
         return written

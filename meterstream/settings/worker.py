@@ -99,15 +99,17 @@ class WorkerSettings(Group):
         4, ge=1, le=64, description="Recent scores kept per meter and re-sent after a crash."
     )
     # -- operations ----------------------------------------------------------------------------
-    batch_size: int = Field(2000, ge=1, description="Records processed per batch.")
+    batch_size: int = Field(
+        2000,
+        ge=1,
+        description="Most records per fetch; each partition's share is applied as one batch "
+        "(bigger: fewer per-batch costs).",
+    )
     flush_interval: Duration = Field(
         5.0,
         ge=0,
         description="Longest time applied state waits before it is written to the tables "
         "(0: after every batch). Longer: fewer writes with many meters; a crash redoes more.",
-    )
-    batch_timeout: Duration = Field(
-        0.1, gt=0, description="Longest wait to fill a batch (bounds added latency)."
     )
     web_port: int = Field(
         6066, ge=0, le=65535, description="Health and metrics port (/healthz, /metrics; 0 = off)."

@@ -23,6 +23,7 @@ from meterstream.kafka.topics import ensure_topics
 from meterstream.settings import Settings, WorkerSettings
 from tests.integration.worker_helpers import (
     comparable,
+    score_ends,
     start_worker,
     wait_for_windows,
     wait_until_stable,
@@ -160,7 +161,7 @@ def test_sigkill_at_a_fault_point_then_restart_gives_the_same_scores(
 def test_state_written_once_a_second_recovers_the_same_way(
     scored_input: tuple[Settings, dict], tmp_path: Path
 ) -> None:
-    """The default flush interval (1 s): more applied-but-unwritten records to redo after a crash."""
+    """A flush interval: more applied-but-unwritten records to redo after a crash."""
     _recover(
         scored_input,
         tmp_path,
@@ -169,6 +170,43 @@ def test_state_written_once_a_second_recovers_the_same_way(
         delete_data_dir=False,
         METERSTREAM_WORKER_FLUSH_INTERVAL="1s",
     )
+
+
+def test_offsets_committed_before_any_state_was_written_lose_nothing(
+    scored_input: tuple[Settings, dict], tmp_path: Path
+) -> None:
+    """Killed after Faust committed the whole input but before any state flush: the state has
+    no position at all while the group is at the end. The restarted worker must read the
+    partitions from their start (and so score every window again), not from the group's offset."""
+    from meterstream.settings import WorkerSettings
+    from tests.integration.sink_helpers import committed_behind
+
+    settings, reference = scored_input
+    app_id = "rec-never-flushed"
+    ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
+    data_dir, log_path = tmp_path / "data", tmp_path / "worker.log"
+    crashing = start_worker(
+        settings,
+        app_id=app_id,
+        data_dir=data_dir,
+        log_path=log_path,
+        METERSTREAM_WORKER_FLUSH_INTERVAL="10m",
+    )
+    deadline = time.monotonic() + 90
+    while committed_behind(settings, app_id, ["meter.readings.v1"]) > 0:
+        assert time.monotonic() < deadline, "the worker did not commit its input within 90 s"
+        time.sleep(0.5)
+    crashing.kill()
+    before_restart = score_ends(settings)
+    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path)
+    try:
+        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS, since=before_restart)
+    finally:
+        code = restarted.stop()
+    assert code == 0, restarted.output()[-3000:]
+    assert set(recovered) == set(reference), "windows missing or extra after recovery"
+    different = [k for k in reference if comparable(reference[k]) != comparable(recovered[k])]
+    assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
 
 
 def test_a_rebalance_mid_stream_and_a_dead_worker_lose_nothing(

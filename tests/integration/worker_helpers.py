@@ -109,9 +109,16 @@ def spawn_cli(args: list[str], env: dict[str, str], log_path: Path) -> WorkerPro
 
 
 def read_scores(
-    settings: Settings, model_prefix: str, *, timeout_s: float = 5.0
+    settings: Settings,
+    model_prefix: str,
+    *,
+    timeout_s: float = 5.0,
+    since: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Every AnomalyScore on the scores topic whose model_id starts with ``model_prefix``."""
+    """Every AnomalyScore on the scores topic whose model_id starts with ``model_prefix``.
+
+    ``since``: per partition, the offset to start from (see :func:`score_ends`); default 0.
+    """
     topic = settings.kafka.topic_prefix + SCORES
     codec = AvroCodec.for_schema("AnomalyScore")
     consumer = Consumer(
@@ -121,9 +128,9 @@ def read_scores(
         ends = {}
         for partition in range(settings.kafka.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > low:
+            if high > max(low, (since or {}).get(partition, 0)):
                 ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        consumer.assign([TopicPartition(topic, p, (since or {}).get(p, 0)) for p in ends])
         found = []
         deadline = time.monotonic() + timeout_s + 30
         while ends and time.monotonic() < deadline:
@@ -140,15 +147,35 @@ def read_scores(
         consumer.close()
 
 
+def score_ends(settings: Settings) -> dict[int, int]:
+    """The scores topic's end offset per partition: what was published so far."""
+    consumer = Consumer(
+        {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "score-reader"}
+    )
+    try:
+        topic = settings.kafka.topic_prefix + SCORES
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(settings.kafka.partitions)
+        }
+    finally:
+        consumer.close()
+
+
 def wait_for_windows(
-    settings: Settings, model_prefix: str, expected: int, *, timeout_s: float = 120.0
+    settings: Settings,
+    model_prefix: str,
+    expected: int,
+    *,
+    timeout_s: float = 120.0,
+    since: dict[int, int] | None = None,
 ) -> dict[tuple[str, int], dict[str, Any]]:
     """Wait until ``expected`` distinct (meter, window) scores exist; return them (last wins)."""
     deadline = time.monotonic() + timeout_s
     by_window: dict[tuple[str, int], dict[str, Any]] = {}
     while time.monotonic() < deadline:
         by_window = {}
-        for record in read_scores(settings, model_prefix):
+        for record in read_scores(settings, model_prefix, since=since):
             key = (record["meter_id"], record["window_start"])
             previous = by_window.get(key)
             if previous is not None and comparable(previous) != comparable(record):

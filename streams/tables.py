@@ -1,0 +1,39 @@
+"""A Faust table that remembers its last changelog write per partition.
+
+The worker's state and its model snapshots live in two tables, hence two changelog topics, and
+Kafka orders records only within one partition of one topic. A state write must not become
+durable before the snapshots it relies on; the futures kept here let the worker wait for exactly
+those writes (almost always already acknowledged), instead of flushing the whole producer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+from faust.types.tuples import FutureMessage
+
+
+class TrackedTable(faust.Table[Any, Any]):
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> FutureMessage:
+        future: FutureMessage = super().send_changelog(
+            partition, key, value, key_serializer, value_serializer
+        )
+        if partition is not None:
+            self.last_writes[partition] = future
+        return future
+
+    @property
+    def last_writes(self) -> dict[int, FutureMessage]:
+        """Per partition, the future of the last changelog record queued (acked when done)."""
+        writes: dict[int, FutureMessage] | None = self.__dict__.get("_last_writes")
+        if writes is None:
+            writes = self.__dict__["_last_writes"] = {}
+        return writes
