@@ -24,7 +24,7 @@ import logging
 import shutil
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -122,6 +122,14 @@ class _Record:
 # but per flush rather than per message.
 PRODUCER_BUFFER_MESSAGES = 20_000
 
+# Batches queued between the consumer and the agent.
+READINGS_QUEUE = 16
+
+# Reading records the state is missing (see WorkerApp._read_range): applied in chunks of this
+# many, and a read that makes no progress for this long stops the worker.
+CATCH_UP_CHUNK = 10_000
+CATCH_UP_STALL_S = 60.0
+
 
 class WorkerApp:
     """One Faust app built from the settings (no module-level app: tests build many)."""
@@ -167,7 +175,11 @@ class WorkerApp:
             "key_serializer": "raw",
             "value_serializer": "raw",
         }
-        self.readings = self.app.topic(self.readings_topic_name, partitions=kafka.partitions, **raw)
+        # Each event is a batch of up to batch_size records: a short queue keeps memory bounded
+        # (Faust's default of 4,096 events would be millions of records).
+        self.readings = self.app.topic(
+            self.readings_topic_name, partitions=kafka.partitions, maxsize=READINGS_QUEUE, **raw
+        )
         self.app.batched_topics = frozenset({self.readings_topic_name})
         self.scores = self.app.topic(prefix + SCORES, partitions=kafka.partitions, **raw)
         self.dlq = self.app.topic(prefix + READINGS_DLQ, partitions=kafka.partitions, **raw)
@@ -205,6 +217,7 @@ class WorkerApp:
         self._flush_interval = worker.flush_interval
         self._last_flush: dict[int, float] = {}
         self._snapshot_marks: dict[int, FutureMessage | None] = {}
+        self._state_marks: dict[int, FutureMessage | None] = {}
         self.app.agent(self.readings, name="score")(self._process)
         self.app.timer(worker.tick_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
@@ -221,6 +234,8 @@ class WorkerApp:
         # another worker and came back, what we remember of it is stale.
         mine = {tp.partition for tp in assigned if tp.topic == self.readings_topic_name}
         self.core.close_partitions(mine)
+        for partition in mine:
+            self._state_marks.pop(partition, None)
         self.metrics.assigned.set(len(mine))
 
     # -- ticks ---------------------------------------------------------------------------------
@@ -251,28 +266,54 @@ class WorkerApp:
             message = event.message
             if not isinstance(message, BatchMessage):  # the consumer batches this topic
                 raise TypeError(f"expected a batch of records, got {type(message).__name__}")
-            partition = message.partition
-            with self.metrics.batch_seconds.time():
-                outputs = await self._apply(partition, message.records)
-                # State is written at most every flush_interval: with thousands of meters a batch
-                # touches each meter about once, and a write per reading is what made the
-                # one-record-at-a-time path slow. Anything applied but not yet written is applied
-                # again after a crash (the state owns its position), giving the same scores.
-                # Table writes go to the partition of the current event: this batch's.
-                now = time.monotonic()
-                since = now - self._last_flush.setdefault(partition, now)
-                if since >= self._flush_interval or self.core.flush_wanted(partition):
-                    self._last_flush[partition] = now
-                    await self._snapshots_durable(partition)
-                    self.metrics.changelog_bytes.inc(
-                        self.core.flush_partition(partition, self.state)
-                    )
-                    # What the next flush of this partition waits for.
-                    self._snapshot_marks[partition] = self.snapshots.last_writes.get(partition)
-            for output in outputs:
-                await self.scores.send(key=output.meter_id.encode(), value=output.payload)
-            self._consumer.ack_batch(message)
-            fault_point("after_output")
+            try:
+                await self._process_batch(message)
+            except Exception as exc:
+                # Stop the worker rather than go on past a batch that was not applied and
+                # acked (Faust would restart the agent and commit nothing of this partition
+                # again). A restart is safe: the state owns its input position.
+                log.exception("partition %d: the batch failed; stopping", message.partition)
+                await self.app.crash(exc)
+                raise
+
+    async def _process_batch(self, message: BatchMessage) -> None:
+        partition = message.partition
+        self._note_acknowledged(partition)
+        with self.metrics.batch_seconds.time():
+            outputs = await self._apply(partition, message.records)
+            # State is written at most every flush_interval: with thousands of meters a batch
+            # touches each meter about once, and a write per reading is what made the
+            # one-record-at-a-time path slow. Anything applied but not yet written is applied
+            # again after a crash (the state owns its position), giving the same scores.
+            # Table writes go to the partition of the current event: this batch's.
+            await self._maybe_flush(partition)
+        for output in outputs:
+            await self.scores.send(key=output.meter_id.encode(), value=output.payload)
+        self._consumer.ack_batch(message)
+        fault_point("after_output")
+
+    async def _maybe_flush(self, partition: int) -> None:
+        """Write the partition's state if the flush interval passed or the core asks for it."""
+        now = time.monotonic()
+        since = now - self._last_flush.setdefault(partition, now)
+        if since < self._flush_interval and not self.core.flush_wanted(partition):
+            return
+        self._last_flush[partition] = now
+        await self._snapshots_durable(partition)
+        self.metrics.changelog_bytes.inc(self.core.flush_partition(partition, self.state))
+        # What the next flush waits for, and what tells the core this flush is in Kafka.
+        self._snapshot_marks[partition] = self.snapshots.last_writes.get(partition)
+        self._state_marks[partition] = self.state.last_writes.get(partition)
+
+    def _note_acknowledged(self, partition: int) -> None:
+        """Tell the core once Kafka has acknowledged the partition's last state flush."""
+        for table in (self.state, self.snapshots):
+            table.raise_failed_write()
+        mark = self._state_marks.get(partition)
+        if mark is not None and mark.done():
+            mark.result()  # a failed write raises here: never treat it as acknowledged
+            self._state_marks[partition] = None
+            self.core.acknowledged(partition)
 
     async def _snapshots_durable(self, partition: int) -> None:
         """Wait until the snapshot writes queued before the previous flush are acknowledged.
@@ -284,9 +325,13 @@ class WorkerApp:
         A flush interval later they are almost always acknowledged already: no wait.
         """
         mark = self._snapshot_marks.get(partition)
-        if mark is not None and not mark.done():
-            with self.metrics.durable_wait_seconds.time():
-                await mark
+        if mark is None:
+            return
+        if mark.done():
+            mark.result()  # raises if that write failed
+            return
+        with self.metrics.durable_wait_seconds.time():
+            await mark
 
     async def _apply(self, partition: int, records: Sequence[Any]) -> list[Output]:
         """Apply a partition's records (aiokafka's or :class:`_Record`) in offset order."""
@@ -308,8 +353,12 @@ class WorkerApp:
                 # offset can be ahead of the state's (or the state has no position at all while
                 # the group has one). Read the missing records first, in order.
                 start = None if applied is None else applied + 1
-                for missing in self._read_range(partition, start, offset):
-                    outputs.extend(await self._apply_record(partition, missing, counts))
+                for chunk in self._read_range(partition, start, offset):
+                    for missing in chunk:
+                        outputs.extend(await self._apply_record(partition, missing, counts))
+                    # A long catch-up (days of a partition) flushes as it goes, so no meter's
+                    # state grows towards Kafka's record size.
+                    await self._maybe_flush(partition)
             outputs.extend(await self._apply_record(partition, record, counts))
         for kind, count in counts.items():
             self.metrics.records.labels(kind).inc(count)
@@ -337,12 +386,13 @@ class WorkerApp:
             self.core.skip(partition, record.offset)
             return []
 
-    def _read_range(self, partition: int, start: int | None, end: int) -> list[_Record]:
-        """Records [start, end) of a readings partition, read directly (a rare recovery path).
+    def _read_range(self, partition: int, start: int | None, end: int) -> Iterator[list[_Record]]:
+        """Records [start, end) of a readings partition, read directly, in chunks (a rare path).
 
         ``start=None``: from the start of the log (the state has never applied a record of this
         partition). Faust will not deliver offsets below what its group committed, so a seek
-        cannot bring them back; a short-lived consumer of our own can.
+        cannot bring them back; a short-lived consumer of our own can. The read blocks the event
+        loop (the group's heartbeats run in Faust's consumer thread).
         """
         from confluent_kafka import Consumer, TopicPartition
 
@@ -368,30 +418,41 @@ class WorkerApp:
                     low - 1,
                 )
                 start = low
-            records: list[_Record] = []
             if start >= end:
-                return records
+                return
             consumer.assign([TopicPartition(self.readings_topic_name, partition, start)])
-            deadline = time.monotonic() + 60
+            self.metrics.seeks.inc()
+            log.warning(
+                "partition %d: state is behind Kafka: reading records %d..%d directly",
+                partition,
+                start,
+                end - 1,
+            )
+            chunk: list[_Record] = []
+            deadline = time.monotonic() + CATCH_UP_STALL_S
             reached_end = False  # offsets may have holes (transaction markers): read up to `end`
-            while not reached_end and time.monotonic() < deadline:
-                for message in consumer.consume(1000, timeout=1.0):
+            while not reached_end:
+                messages = consumer.consume(1000, timeout=1.0)
+                if messages:
+                    deadline = time.monotonic() + CATCH_UP_STALL_S
+                elif time.monotonic() > deadline:
+                    # Never apply the record after a hole: the worker stops, and its restart
+                    # reads again from the state's position.
+                    raise RuntimeError(
+                        f"partition {partition}: reading records {start}..{end - 1} stalled "
+                        f"for {CATCH_UP_STALL_S:.0f} s"
+                    )
+                for message in messages:
                     offset = message.offset()
                     if message.error() is not None or offset is None:
                         continue
                     if offset >= end - 1:
                         reached_end = True
                     if start <= offset < end:
-                        records.append(_Record.from_confluent(message))
-            self.metrics.seeks.inc()
-            log.warning(
-                "partition %d: state was behind Kafka: read %d missing records (%d..%d) directly",
-                partition,
-                len(records),
-                start,
-                end - 1,
-            )
-            return sorted(records, key=lambda r: r.offset)
+                        chunk.append(_Record.from_confluent(message))
+                if len(chunk) >= CATCH_UP_CHUNK or (reached_end and chunk):
+                    yield sorted(chunk, key=lambda r: r.offset)
+                    chunk = []
         finally:
             consumer.close()
 

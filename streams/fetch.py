@@ -65,14 +65,16 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 continue
             self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
             if tp.topic in batched:
-                yield tp, await self._batch_message(tp, fetched)
+                yield tp, await self._batch_message(tp, fetched, generation_id)
                 continue
             for record in fetched:
                 if not self.flow_active or self.app.consumer_generation_id != generation_id:
                     return
                 yield tp, self._to_message(tp, record)
 
-    async def _batch_message(self, tp: TP, fetched: Sequence[Any]) -> BatchMessage:
+    async def _batch_message(
+        self, tp: TP, fetched: Sequence[Any], generation_id: int
+    ) -> BatchMessage:
         first, last = fetched[0], fetched[-1]
         read = self._read_offset[tp]
         if read is not None and first.offset > read + 1:
@@ -96,7 +98,8 @@ class BatchingConsumer(faust_aiokafka.Consumer):
             0,
             0,
             tp,
-            generation_id=self.app.consumer_generation_id,
+            # The generation the records were fetched in (the gap above yields to the loop).
+            generation_id=generation_id,
         )
         message.records = fetched
         return message

@@ -65,8 +65,18 @@ class _Meter:
     windows: MeterWindows
     dirty: bool = False  # the hot value changed since the last flush
     history_dirty: bool = False  # a window closed since the last flush
-    snapshot_due: bool = False  # a snapshot is due but waits for the next flush
-    snapshot_unflushed: bool = False  # a snapshot was written since the last flush
+    # Windows counted in the meter's state as last written to the table, and as known to be in
+    # the changelog (acknowledged by Kafka); from the table at load, so durable then.
+    flushed_windows: int = 0
+    durable_windows: int = 0
+    snapshot_windows: int | None = None  # windows the latest snapshot has seen (None: not read)
+    snapshot_due: bool = False  # a snapshot is due but waits until it is safe (see _score)
+
+
+def _loaded(state: MeterState, windows: MeterWindows) -> _Meter:
+    """A meter as read from the table: what it holds is in the changelog already."""
+    total = state.windows_total
+    return _Meter(state, windows, flushed_windows=total, durable_windows=total)
 
 
 @dataclass
@@ -78,6 +88,8 @@ class _Partition:
     # kept, whatever the outbox size, because their scores may still sit in the producer.
     flush_marks: deque[int] = field(default_factory=lambda: deque(maxlen=OUTBOX_BATCHES))
     flush_wanted: bool = False  # a meter's due snapshot waits for a flush (see _score)
+    # Meters written by flushes whose acknowledgement is awaited, with their windows then.
+    unacknowledged: list[tuple[_Meter, int]] = field(default_factory=list)
 
 
 class WorkerCore:
@@ -141,7 +153,7 @@ class WorkerCore:
             )
             if windows.open_window_starts:
                 part.idle.add(meter_id)
-            part.meters[meter_id] = _Meter(meter_state, windows)
+            part.meters[meter_id] = _loaded(meter_state, windows)
             resend.extend(
                 Output(meter_id, e.window_start_us, e.payload) for e in meter_state.outbox
             )
@@ -178,7 +190,7 @@ class WorkerCore:
             raw = state.get(meter_id.encode())
             history = state.get(history_key(meter_id)) if raw else None
             meter_state, windows = self._decode_meter(meter_id, raw, history)
-            meter = part.meters[meter_id] = _Meter(meter_state, windows)
+            meter = part.meters[meter_id] = _loaded(meter_state, windows)
         return meter
 
     def _decode_meter(
@@ -276,6 +288,8 @@ class WorkerCore:
             features = compute_features(window, self.feature_spec)
             values = vector(features, self.feature_spec)
             model = self._model(meter_id, meter.state, snapshots)
+            if meter.state.windows_total == 0 and meter.state.snapshot_seq == 0:
+                meter.snapshot_windows = 0  # a new (or reset) model: older snapshots don't count
             result = model.process(values, self.feature_spec.names)
             state = meter.state
             state.windows_total += 1
@@ -291,19 +305,10 @@ class WorkerCore:
             outputs.append(Output(meter_id, window.start_us, payload))
             if state.windows_total % self.snapshot_every == 0:
                 meter.snapshot_due = True
-            if meter.snapshot_due and meter.snapshot_unflushed:
-                # Windows close faster than the state is flushed (a replay): ask for a flush now,
-                # or the meter's history (vectors since the previous snapshot, outbox) would
-                # grow towards the changelog's record size limit.
-                part.flush_wanted = True
-            elif meter.snapshot_due:
-                # At most one snapshot per meter between two state flushes: the manifest keeps
-                # two snapshots, and after a crash the state in the changelog (an older flush)
-                # must still find one that is not ahead of it. When windows close faster than
-                # flushes happen (a replay), the due snapshot waits for the next flush.
-                self._snapshot(meter_id, state, model, window, snapshots)
-                meter.snapshot_due = False
-                meter.snapshot_unflushed = True
+            if meter.snapshot_due:
+                self._maybe_snapshot(
+                    part, meter_id, meter, model=model, window=window, snapshots=snapshots
+                )
             self.metrics.windows_scored.inc()
             if result.is_anomaly:
                 self.metrics.anomalies.inc()
@@ -336,6 +341,46 @@ class WorkerCore:
             # Event time, not wall time: the same input gives the same record, value for value.
             "scored_at": window.end_us,
         }
+
+    def _maybe_snapshot(
+        self,
+        part: _Partition,
+        meter_id: str,
+        meter: _Meter,
+        *,
+        model: MeterModel,
+        window: ClosedWindow,
+        snapshots: Table,
+    ) -> None:
+        """Take the due snapshot if no state that a crash could bring back would lose its own.
+
+        The manifest keeps two snapshots; a new one drops the older. Any state that may be
+        restored after a crash (the last one Kafka acknowledged, or one written since) must
+        still find a snapshot that is not ahead of it, so a new snapshot waits until the state
+        covering the latest one is acknowledged. When windows close faster than that (a replay,
+        or a restart that replays past a snapshot taken before the crash), the meter asks for a
+        flush instead, which also keeps its history (vectors, outbox) small.
+        """
+        latest = meter.snapshot_windows
+        if latest is None:
+            record = read_manifests(snapshots, meter_id)
+            latest = meter.snapshot_windows = record.latest.windows_seen if record else 0
+        if latest <= meter.durable_windows:
+            self._snapshot(meter_id, meter.state, model, window, snapshots)
+            meter.snapshot_windows = meter.state.windows_total
+            meter.snapshot_due = False
+        elif meter.flushed_windows < latest:
+            part.flush_wanted = True
+        # else: the covering state is written; its acknowledgement comes within milliseconds.
+
+    def acknowledged(self, partition: int) -> None:
+        """Kafka acknowledged every state write of this partition's flushes so far."""
+        part = self._parts.get(partition)
+        if part is None:
+            return
+        for meter, windows in part.unacknowledged:
+            meter.durable_windows = max(meter.durable_windows, windows)
+        part.unacknowledged.clear()
 
     def _snapshot(
         self,
@@ -450,7 +495,8 @@ class WorkerCore:
                 written += len(history)
                 meter.history_dirty = False
                 self.metrics.history_bytes.observe(len(history))
-            meter.snapshot_unflushed = False
+            meter.flushed_windows = meter.state.windows_total
+            part.unacknowledged.append((meter, meter.state.windows_total))
             meter.state.windows = meter.windows.to_bytes()
             value = meter.state.hot_bytes()
             state[meter_id.encode()] = value

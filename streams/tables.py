@@ -28,7 +28,18 @@ class TrackedTable(faust.Table[Any, Any]):
         )
         if partition is not None:
             self.last_writes[partition] = future
+        future.add_done_callback(self._remember_failure)
         return future
+
+    def _remember_failure(self, future: FutureMessage) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            self.__dict__.setdefault("_failed_write", future.exception())
+
+    def raise_failed_write(self) -> None:
+        """Raise the first changelog write that failed (Faust itself only logs it)."""
+        failed: BaseException | None = self.__dict__.get("_failed_write")
+        if failed is not None:
+            raise RuntimeError(f"a changelog write of table {self.name} failed") from failed
 
     @property
     def last_writes(self) -> dict[int, FutureMessage]:

@@ -191,6 +191,8 @@ def test_offsets_committed_before_any_state_was_written_lose_nothing(
         data_dir=data_dir,
         log_path=log_path,
         METERSTREAM_WORKER_FLUSH_INTERVAL="10m",
+        # No snapshot due within the input, so the core never asks for an early flush either.
+        METERSTREAM_WORKER_SNAPSHOT_EVERY="1000",
     )
     deadline = time.monotonic() + 90
     while committed_behind(settings, app_id, ["meter.readings.v1"]) > 0:
@@ -198,7 +200,13 @@ def test_offsets_committed_before_any_state_was_written_lose_nothing(
         time.sleep(0.5)
     crashing.kill()
     before_restart = score_ends(settings)
-    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path)
+    restarted = start_worker(
+        settings,
+        app_id=app_id,
+        data_dir=data_dir,
+        log_path=log_path,
+        METERSTREAM_WORKER_SNAPSHOT_EVERY="1000",
+    )
     try:
         recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS, since=before_restart)
     finally:
