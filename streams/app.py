@@ -287,6 +287,7 @@ class WorkerApp:
             # again after a crash (the state owns its position), giving the same scores.
             # Table writes go to the partition of the current event: this batch's.
             await self._maybe_flush(partition)
+        fault_point("batch_applied")
         for output in outputs:
             await self.scores.send(key=output.meter_id.encode(), value=output.payload)
         self._consumer.ack_batch(message)

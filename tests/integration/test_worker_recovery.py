@@ -217,6 +217,37 @@ def test_offsets_committed_before_any_state_was_written_lose_nothing(
     assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
 
 
+def test_an_error_in_a_batch_stops_the_worker_and_a_restart_loses_nothing(
+    scored_input: tuple[Settings, dict], tmp_path: Path
+) -> None:
+    """An exception while a batch is applied (here injected after the records are applied and
+    before the scores leave) must stop the worker with an error, not let Faust restart the agent
+    past an unacked batch; the restart then gives the same scores."""
+    settings, reference = scored_input
+    app_id = "rec-batch-error"
+    ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
+    data_dir, log_path = tmp_path / "data", tmp_path / "worker.log"
+    failing = start_worker(
+        settings,
+        app_id=app_id,
+        data_dir=data_dir,
+        log_path=log_path,
+        METERSTREAM_FAULT="batch_applied@5:raise",
+    )
+    code = failing.process.wait(timeout=120)
+    assert code not in (0, -9), f"exit {code}:\n{failing.output()[-3000:]}"
+    assert "InjectedFault" in failing.output()
+    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path)
+    try:
+        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS)
+    finally:
+        code = restarted.stop()
+    assert code == 0, restarted.output()[-3000:]
+    assert set(recovered) == set(reference), "windows missing or extra after recovery"
+    different = [k for k in reference if comparable(reference[k]) != comparable(recovered[k])]
+    assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
+
+
 def test_a_rebalance_mid_stream_and_a_dead_worker_lose_nothing(
     settings_factory: Callable[..., Settings], tmp_path: Path
 ) -> None:
