@@ -15,6 +15,12 @@ from faust.types.tuples import FutureMessage
 
 
 class TrackedTable(faust.Table[Any, Any]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Per partition, the future of the last changelog record queued (acked when done).
+        self.last_writes: dict[int, FutureMessage] = {}
+        self._failed_write: BaseException | None = None
+
     def send_changelog(
         self,
         partition: int | None,
@@ -32,19 +38,12 @@ class TrackedTable(faust.Table[Any, Any]):
         return future
 
     def _remember_failure(self, future: FutureMessage) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            self.__dict__.setdefault("_failed_write", future.exception())
+        if self._failed_write is None and not future.cancelled():
+            self._failed_write = future.exception()
 
     def raise_failed_write(self) -> None:
         """Raise the first changelog write that failed (Faust itself only logs it)."""
-        failed: BaseException | None = self.__dict__.get("_failed_write")
-        if failed is not None:
-            raise RuntimeError(f"a changelog write of table {self.name} failed") from failed
-
-    @property
-    def last_writes(self) -> dict[int, FutureMessage]:
-        """Per partition, the future of the last changelog record queued (acked when done)."""
-        writes: dict[int, FutureMessage] | None = self.__dict__.get("_last_writes")
-        if writes is None:
-            writes = self.__dict__["_last_writes"] = {}
-        return writes
+        if self._failed_write is not None:
+            raise RuntimeError(f"a changelog write of table {self.name} failed") from (
+                self._failed_write
+            )

@@ -21,6 +21,7 @@ import pytest
 
 from meterstream.kafka.topics import ensure_topics
 from meterstream.settings import Settings, WorkerSettings
+from tests.integration.sink_helpers import committed_behind
 from tests.integration.worker_helpers import (
     comparable,
     score_ends,
@@ -111,7 +112,7 @@ def _recover(
     delete_data_dir: bool,
     **env: str,
 ) -> None:
-    settings, reference = scored_input
+    settings, _ = scored_input
     ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
     data_dir = tmp_path / "data"
     log_path = tmp_path / "worker.log"
@@ -129,11 +130,26 @@ def _recover(
     )
     if delete_data_dir:
         shutil.rmtree(data_dir)
+    _restart_and_compare(scored_input, app_id, data_dir, log_path, **env)
+
+
+def _restart_and_compare(
+    scored_input: tuple[Settings, dict],
+    app_id: str,
+    data_dir: Path,
+    log_path: Path,
+    *,
+    since: dict[int, int] | None = None,
+    **env: str,
+) -> None:
+    """Restart the worker; its scores (published after ``since``) must equal the reference's."""
+    settings, reference = scored_input
     restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path, **env)
     try:
-        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS)
+        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS, since=since)
     finally:
-        assert restarted.stop() == 0, restarted.output()[-3000:]
+        code = restarted.stop()
+    assert code == 0, restarted.output()[-3000:]
     assert set(recovered) == set(reference), "windows missing or extra after recovery"
     different = [k for k in reference if comparable(reference[k]) != comparable(recovered[k])]
     assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
@@ -178,10 +194,7 @@ def test_offsets_committed_before_any_state_was_written_lose_nothing(
     """Killed after Faust committed the whole input but before any state flush: the state has
     no position at all while the group is at the end. The restarted worker must read the
     partitions from their start (and so score every window again), not from the group's offset."""
-    from meterstream.settings import WorkerSettings
-    from tests.integration.sink_helpers import committed_behind
-
-    settings, reference = scored_input
+    settings, _ = scored_input
     app_id = "rec-never-flushed"
     ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
     data_dir, log_path = tmp_path / "data", tmp_path / "worker.log"
@@ -199,22 +212,14 @@ def test_offsets_committed_before_any_state_was_written_lose_nothing(
         assert time.monotonic() < deadline, "the worker did not commit its input within 90 s"
         time.sleep(0.5)
     crashing.kill()
-    before_restart = score_ends(settings)
-    restarted = start_worker(
-        settings,
-        app_id=app_id,
-        data_dir=data_dir,
-        log_path=log_path,
+    _restart_and_compare(
+        scored_input,
+        app_id,
+        data_dir,
+        log_path,
+        since=score_ends(settings),
         METERSTREAM_WORKER_SNAPSHOT_EVERY="1000",
     )
-    try:
-        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS, since=before_restart)
-    finally:
-        code = restarted.stop()
-    assert code == 0, restarted.output()[-3000:]
-    assert set(recovered) == set(reference), "windows missing or extra after recovery"
-    different = [k for k in reference if comparable(reference[k]) != comparable(recovered[k])]
-    assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
 
 
 def test_an_error_in_a_batch_stops_the_worker_and_a_restart_loses_nothing(
@@ -223,7 +228,7 @@ def test_an_error_in_a_batch_stops_the_worker_and_a_restart_loses_nothing(
     """An exception while a batch is applied (here injected after the records are applied and
     before the scores leave) must stop the worker with an error, not let Faust restart the agent
     past an unacked batch; the restart then gives the same scores."""
-    settings, reference = scored_input
+    settings, _ = scored_input
     app_id = "rec-batch-error"
     ensure_topics(settings.model_copy(update={"worker": WorkerSettings(app_id=app_id)}))
     data_dir, log_path = tmp_path / "data", tmp_path / "worker.log"
@@ -237,15 +242,7 @@ def test_an_error_in_a_batch_stops_the_worker_and_a_restart_loses_nothing(
     code = failing.process.wait(timeout=120)
     assert code not in (0, -9), f"exit {code}:\n{failing.output()[-3000:]}"
     assert "InjectedFault" in failing.output()
-    restarted = start_worker(settings, app_id=app_id, data_dir=data_dir, log_path=log_path)
-    try:
-        recovered = wait_for_windows(settings, f"{app_id}-", WINDOWS)
-    finally:
-        code = restarted.stop()
-    assert code == 0, restarted.output()[-3000:]
-    assert set(recovered) == set(reference), "windows missing or extra after recovery"
-    different = [k for k in reference if comparable(reference[k]) != comparable(recovered[k])]
-    assert not different, f"{len(different)} windows differ, e.g. {different[:3]}"
+    _restart_and_compare(scored_input, app_id, data_dir, log_path)
 
 
 def test_a_rebalance_mid_stream_and_a_dead_worker_lose_nothing(

@@ -125,12 +125,13 @@ def read_scores(
         {"bootstrap.servers": settings.kafka.bootstrap_servers, "group.id": "score-reader"}
     )
     try:
+        start = since or {}
         ends = {}
         for partition in range(settings.kafka.partitions):
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            if high > max(low, (since or {}).get(partition, 0)):
+            if high > max(low, start.get(partition, 0)):
                 ends[partition] = high
-        consumer.assign([TopicPartition(topic, p, (since or {}).get(p, 0)) for p in ends])
+        consumer.assign([TopicPartition(topic, p, start.get(p, 0)) for p in ends])
         found = []
         deadline = time.monotonic() + timeout_s + 30
         while ends and time.monotonic() < deadline:
